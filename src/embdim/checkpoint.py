@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: MIT
+"""Locate and read tensors inside checkpoint files, with no network access.
+
+Local part: safetensors header parsing, dtype mapping, reading one tensor from a local file,
+writing a one-tensor safetensors file, and resolving short tensor names (``embed_in``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, InputError, TensorNotFoundError
+
+# Guard against a corrupt/hostile length field: real LLM headers are < 1 MiB; 100 MB is the
+# limit the safetensors reference implementation enforces (safetensors/src/tensor.rs MAX_HEADER_SIZE).
+MAX_HEADER_BYTES = 100_000_000
+
+# safetensors dtype tag -> (numpy dtype or None for bf16, itemsize)
+SAFETENSORS_DTYPES: dict[str, tuple[str | None, int]] = {
+    "F64": ("<f8", 8), "F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": (None, 2),
+    "I64": ("<i8", 8), "I32": ("<i4", 4), "I16": ("<i2", 2), "I8": ("i1", 1),
+    "U8": ("u1", 1), "BOOL": ("?", 1),
+}
+NUMPY_TO_SAFETENSORS = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
+                        "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+# Short names -> candidates, in order: GPT-NeoX (Pythia) first, then the common HF families.
+TENSOR_ALIASES: dict[str, tuple[str, ...]] = {
+    "embed_in": (
+        "gpt_neox.embed_in.weight", "model.embed_tokens.weight", "transformer.wte.weight",
+        "model.decoder.embed_tokens.weight", "transformer.word_embeddings.weight",
+        "transformer.embd.wte.weight", "embed_tokens.weight", "wte.weight",
+        "model.embed_in.weight", "embeddings.word_embeddings.weight",
+    ),
+    "embed_out": ("embed_out.weight", "lm_head.weight", "model.lm_head.weight"),
+}
+DEFAULT_TENSOR = "gpt_neox.embed_in.weight"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where a tensor lives inside one file: absolute byte offsets [start, end)."""
+
+    name: str
+    dtype: str  # safetensors tag, e.g. "F16", "BF16"
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+
+def resolve_tensor_name(available: list[str] | set[str] | dict, requested: str | None) -> str:
+    """Map ``requested`` (``None``, ``embed_in``, ``embed_out`` or a full name) to a name in ``available``.
+
+    Raises
+    ------
+    TensorNotFoundError
+        If no candidate is present; the message lists a few available names.
+    """
+    names = set(available)
+    requested = requested or "embed_in"
+    candidates = TENSOR_ALIASES.get(requested, (requested,))
+    for cand in candidates:
+        if cand in names:
+            return cand
+    shown = ", ".join(sorted(names)[:8]) + (" …" if len(names) > 8 else "")
+    raise TensorNotFoundError(f"tensor {requested!r} not found (available: {shown or 'none'})",
+                              tensor=requested)
+
+
+def parse_safetensors_header(raw: bytes, data_start: int) -> dict[str, TensorInfo]:
+    """Parse a safetensors JSON header; offsets are made absolute using ``data_start`` (8 + header length)."""
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"safetensors header is not valid JSON: {e}") from e
+    if not isinstance(header, dict):
+        raise CheckpointError("safetensors header is not a JSON object")
+    out: dict[str, TensorInfo] = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = meta["dtype"], tuple(int(s) for s in meta["shape"]), meta["data_offsets"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"safetensors entry {name!r} is malformed") from e
+        if dtype not in SAFETENSORS_DTYPES:
+            raise CheckpointError(f"tensor {name!r} has unsupported dtype {dtype!r}")
+        expected = int(np.prod(shape, dtype=np.int64)) * SAFETENSORS_DTYPES[dtype][1]
+        if not (0 <= begin <= end) or end - begin != expected:
+            raise CheckpointError(f"tensor {name!r}: data_offsets {begin}..{end} do not match shape {shape} {dtype}")
+        out[name] = TensorInfo(name, dtype, shape, data_start + int(begin), data_start + int(end))
+    return out
+
+
+def header_length(first8: bytes) -> int:
+    """Decode and bound-check the little-endian u64 header length at the start of a safetensors file."""
+    if len(first8) < 8:
+        raise CheckpointError("file too short to be safetensors")
+    (n,) = struct.unpack("<Q", first8[:8])
+    if n < 2 or n > MAX_HEADER_BYTES:
+        raise CheckpointError(f"safetensors header length {n} is out of range (2..{MAX_HEADER_BYTES})")
+    return n
+
+
+def read_safetensors_index(path: str | os.PathLike) -> dict[str, TensorInfo]:
+    """Read the tensor table of a local safetensors file."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = header_length(f.read(8))
+        if 8 + n > size:
+            raise CheckpointError(f"{path.name}: header length {n} exceeds file size {size}")
+        table = parse_safetensors_header(f.read(n), 8 + n)
+    for info in table.values():
+        if info.end > size:
+            raise CheckpointError(f"{path.name}: tensor {info.name!r} extends past end of file (truncated?)")
+    return table
+
+
+def decode(buf: bytes | memoryview | np.ndarray, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Turn raw little-endian bytes into an array; bf16 is widened to float32 exactly."""
+    np_dtype, _ = SAFETENSORS_DTYPES[dtype]
+    if np_dtype is None:  # bf16: the top 16 bits of a float32
+        u16 = np.frombuffer(buf, dtype="<u2")
+        return (u16.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+    return np.frombuffer(buf, dtype=np_dtype).reshape(shape)
+
+
+def load_safetensors_tensor(path: str | os.PathLike, name: str | None = None) -> tuple[np.ndarray, TensorInfo]:
+    """Load one tensor from a local safetensors file (bf16 widened to float32).
+
+    ``name`` may be a full name or an alias; ``None`` picks the only 2-D tensor, else the input embedding.
+    """
+    table = read_safetensors_index(path)
+    if name is None:
+        two_d = [t for t in table.values() if len(t.shape) == 2]
+        name = two_d[0].name if len(two_d) == 1 else resolve_tensor_name(table, DEFAULT_TENSOR)
+    else:
+        name = resolve_tensor_name(table, name)
+    info = table[name]
+    with open(path, "rb") as f:
+        f.seek(info.start)
+        buf = f.read(info.nbytes)
+    return decode(buf, info.dtype, info.shape), info
+
+
+def load_matrix(path: str | os.PathLike, tensor: str | None = None) -> tuple[np.ndarray, dict]:
+    """Load a 2-D matrix from ``.npy`` or ``.safetensors``; returns (array, provenance dict).
+
+    Raises
+    ------
+    InputError
+        Missing/unreadable file, unknown extension or tensor, not 2-D.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        if p.suffix == ".npy":
+            arr = np.load(p, allow_pickle=False)
+            meta = {"tensor": None, "dtype": str(arr.dtype)}
+        elif p.suffix == ".safetensors":
+            arr, info = load_safetensors_tensor(p, tensor)
+            meta = {"tensor": info.name, "dtype": info.dtype}
+        else:
+            raise InputError(f"{path}: expected a .npy or .safetensors file")
+    except TensorNotFoundError as e:
+        raise InputError(f"{path}: {e}") from e
+    except (CheckpointError, ValueError, OSError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"{path}: cannot read: {e}") from e
+    if arr.ndim != 2:
+        raise InputError(f"{path}: expected a 2-D matrix, got shape {tuple(arr.shape)}")
+    meta["shape"] = list(arr.shape)
+    return arr, meta
+
+
+def safetensors_bytes_header(tensors: dict[str, tuple[str, tuple[int, ...], int]],
+                             metadata: dict[str, str] | None = None) -> bytes:
+    """Build the 8-byte length + JSON header for tensors given as name -> (dtype tag, shape, nbytes)."""
+    header: dict = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    offset = 0
+    for name, (dtype, shape, nbytes) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # the format pads the header to 8-byte alignment
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
+                      metadata: dict[str, str] | None = None) -> None:
+    """Write numpy arrays to a safetensors file atomically (temporary name, then rename)."""
+    spec = {}
+    for name, arr in tensors.items():
+        tag = NUMPY_TO_SAFETENSORS.get(arr.dtype.name)
+        if tag is None:
+            raise InputError(f"cannot store dtype {arr.dtype} in safetensors")
+        spec[name] = (tag, arr.shape, arr.nbytes)
+    atomic_write(path, [safetensors_bytes_header(spec, metadata)]
+                 + [np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes() for a in tensors.values()])
+
+
+def atomic_write(path: str | os.PathLike, chunks) -> None:
+    """Write byte chunks to ``path`` through a temporary sibling, fsync, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
