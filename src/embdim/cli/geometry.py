@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: MIT
+"""``embdim geometry``: anisotropy, norm of the mean vs variance, isotropy, PCA dimension."""
+from __future__ import annotations
+
+import argparse
+import json
+
+EPILOG = """examples:
+  embdim geometry e.safetensors --json
+  embdim geometry e.safetensors --tensor embed_out --out geometry.json
+
+Computed on the deduplicated rows, streaming in float64. Keys: n, n_unique, d, mean_cosine,
+top_sv_share (uncentred), top_pc_share (centred), mean_norm_sq, variance, q, mean_norm_ratio,
+isotropy (Mu & Viswanath 2018), pca_dim_90/95/99 (centred), effective_rank (Roy & Vetterli 2007,
+uncentred), plus provenance: input, tensor, dtype, shape, version.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "geometry", help="geometry of an embedding matrix beside its ID",
+        description="Anisotropy, norm of the mean vs variance, isotropy, PCA dimension and effective "
+                    "rank of a .npy or .safetensors matrix.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
+    p.add_argument("--tensor", default=None,
+                   help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
+                        "else gpt_neox.embed_in.weight)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--out", default=None, metavar="PATH.json",
+                   help="also write the JSON result here (atomically)")
+    p.set_defaults(func=run, human=format_human)
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    from .. import __version__
+    from ..checkpoint import atomic_write, load_matrix
+    from ..geometry import compute_geometry
+
+    X, meta = load_matrix(args.input, args.tensor)
+    result = compute_geometry(X).to_dict()
+    result.update(input=str(args.input), tensor=meta.get("tensor"), dtype=meta.get("dtype"),
+                  shape=meta.get("shape"), version=__version__)
+    if args.out:
+        atomic_write(args.out, [(json.dumps(result, indent=2) + "\n").encode()])
+    return result
+
+
+def format_human(r: dict) -> str:
+    def f(v):
+        return "n/a" if v is None else f"{v:.6g}"
+    return "\n".join([
+        f"{r['input']}  tensor={r['tensor']}  dtype={r['dtype']}  shape={r['shape']}",
+        f"rows: {r['n']} ({r['n_unique']} distinct), d={r['d']}",
+        f"mean cosine (distinct pairs): {f(r['mean_cosine'])}",
+        f"top singular value share (uncentred): {f(r['top_sv_share'])}",
+        f"top principal component share (centred): {f(r['top_pc_share'])}",
+        f"|mean|^2: {f(r['mean_norm_sq'])}  variance: {f(r['variance'])}  Q: {f(r['q'])}  "
+        f"ratio: {f(r['mean_norm_ratio'])}",
+        f"isotropy I(W): {f(r['isotropy'])}",
+        f"PCA dim 90/95/99%: {r['pca_dim_90']}/{r['pca_dim_95']}/{r['pca_dim_99']}  "
+        f"effective rank: {f(r['effective_rank'])}",
+    ])
