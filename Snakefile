@@ -1,0 +1,37 @@
+# embdim sweep: intrinsic dimension of token embeddings over training.
+#
+# Result layout ({model} is the filesystem-safe model name, EleutherAI--pythia-14m or
+# local--results-demo-adam; {revision} is the Hub branch step{N}):
+#   results/{model}/revisions.tsv                       list_revisions (checkpoint)
+#   results/{model}/{revision}/embedding.safetensors    fetch_embedding
+#   results/{model}/{revision}/id-{estimator}-k{k}.json estimate_id
+#   results/{model}/{revision}/geometry.json            measure_geometry
+#   results/summary.tsv                                 summarize_sweep
+#   results/plots/*.png, *.svg                          plot_dynamics
+#   logs/{rule}/..., benchmarks/{rule}/...              one log and benchmark per job
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/summary.smk"
+
+
+if os.path.exists(os.path.join(workflow.basedir, "workflow/rules/demo.smk")):
+
+    include: "workflow/rules/demo.smk"
+
+
+rule all:
+    input:
+        final_outputs(),

@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: MIT
+"""``embdim plot``: draw a sweep's figures from summary.tsv (the rule plot_dynamics)."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+
+EPILOG = """example:
+  embdim plot results/summary.tsv --out-dir results/plots --format png,svg
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plot", help="draw ID/redundancy/geometry vs step from summary.tsv",
+        description="Writes id_vs_step, id_vs_step_log, id_vs_step_overlay, redundancy_vs_step, "
+                    "final_id_vs_size and geometry_vs_step in each format.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("summary", metavar="SUMMARY_TSV", help="results/summary.tsv of a sweep")
+    p.add_argument("--out-dir", required=True, help="directory for the figures")
+    p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default png,svg)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run, human=lambda r: "\n".join(r["files"]))
+
+
+def run(args) -> dict:
+    from ..plots import save_all
+    from ..summary import read_summary
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad or not formats:
+        raise InputError(f"--format: unsupported {', '.join(bad) or 'empty list'} (use png, svg, pdf)")
+    rows = read_summary(args.summary)
+    files = save_all(rows, args.out_dir, formats)
+    return {"summary": args.summary, "out_dir": args.out_dir, "files": files,
+            "models": list(dict.fromkeys(r["model"] for r in rows))}

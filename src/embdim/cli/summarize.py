@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+"""``embdim summarize``: gather a sweep's results into one TSV (the rule summarize_sweep)."""
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+
+from ..errors import InputError
+
+EPILOG = """example:
+  embdim summarize results --model EleutherAI/pythia-14m --steps 1000,2000,5000-10000:5000 \\
+      --estimator mle:10 --estimator twonn:2 --out results/summary.tsv
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "summarize", help="gather per-checkpoint results into summary.tsv",
+        description="One row per model x step x estimator; missing steps get status=missing, "
+                    "byte-identical checkpoints duplicate_of=<earlier step>.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", metavar="RESULTS_DIR", help="the sweep's results/ directory")
+    p.add_argument("--model", action="append", required=True,
+                   help="Hub repo id or local run directory, as in the config (repeatable)")
+    p.add_argument("--steps", required=True,
+                   help="comma-separated steps; START-STOP:EVERY is a range, stop inclusive")
+    p.add_argument("--estimator", action="append", required=True, metavar="NAME:K",
+                   help="estimator and k, e.g. mle:10 or twonn:2 (repeatable)")
+    p.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=True,
+                   help="join geometry.json columns (default: yes)")
+    p.add_argument("--out", help="write the TSV here (atomically); default: print it")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run, human=human)
+
+
+def parse_steps(text: str) -> list[int]:
+    """``"1000,2000,5000-10000:5000"`` -> sorted unique ints (ranges stop-inclusive)."""
+    steps: set[int] = set()
+    for part in filter(None, (s.strip() for s in text.split(","))):
+        m = re.fullmatch(r"(\d+)-(\d+):(\d+)", part)
+        if m:
+            start, stop, every = map(int, m.groups())
+            if every < 1 or start > stop:
+                raise InputError(f"--steps: bad range {part!r}")
+            steps.update(range(start, stop + 1, every))
+        elif part.isdigit():
+            steps.add(int(part))
+        else:
+            raise InputError(f"--steps: {part!r} is neither a step nor START-STOP:EVERY")
+    if not steps:
+        raise InputError("--steps: no steps given")
+    return sorted(steps)
+
+
+def parse_estimator(text: str) -> tuple[str, int]:
+    m = re.fullmatch(r"(mle|twonn):(\d+)", text)
+    if not m:
+        raise InputError(f"--estimator: expected NAME:K with NAME mle or twonn, got {text!r}")
+    return m.group(1), int(m.group(2))
+
+
+def run(args) -> dict:
+    from ..summary import summarize, write_tsv
+
+    rows = summarize(args.results, args.model, parse_steps(args.steps),
+                     [parse_estimator(e) for e in args.estimator], geometry=args.geometry)
+    if args.out:
+        write_tsv(rows, args.out)
+    counts = Counter(r["status"] for r in rows)
+    return {"out": args.out, "n_rows": len(rows), "status_counts": dict(counts),
+            "duplicates": sum(r["duplicate_of"] is not None for r in rows),
+            "rows": rows}
+
+
+def human(result: dict) -> str:
+    from ..summary import to_tsv
+
+    if not result["out"]:  # no file: the table itself is the output
+        return to_tsv(result["rows"])
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(result["status_counts"].items()))
+    return f"wrote {result['n_rows']} rows to {result['out']} ({counts})"

@@ -1,0 +1,47 @@
+# Gather every checkpoint's results into one table, then draw the figures.
+
+
+rule summarize_sweep:
+    input:
+        tables=expand(rules.list_revisions.output.tsv, model=SWEEP.models),
+        results=sweep_results,
+    output:
+        report(
+            "results/summary.tsv",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    log:
+        "logs/summarize_sweep/summarize_sweep.log",
+    benchmark:
+        "benchmarks/summarize_sweep/summarize_sweep.tsv"
+    conda:
+        "../../envs/embdim.yaml"
+    params:
+        args=summarize_args(),
+    shell:
+        "embdim summarize results {params.args} --out {output} > {log} 2>&1"
+
+
+rule plot_dynamics:
+    input:
+        rules.summarize_sweep.output,
+    output:
+        [
+            report(
+                f"results/plots/{name}.{ext}",
+                caption=f"../report/{name}.rst",
+                category="Dynamics",
+                labels={"figure": name, "format": ext},
+            )
+            for name in PLOTS
+            for ext in ("png", "svg")
+        ],
+    log:
+        "logs/plot_dynamics/plot_dynamics.log",
+    benchmark:
+        "benchmarks/plot_dynamics/plot_dynamics.tsv"
+    conda:
+        "../../envs/embdim.yaml"
+    shell:
+        "embdim plot {input} --out-dir results/plots > {log} 2>&1"
