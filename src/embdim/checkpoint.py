@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Locate and read tensors inside checkpoint files, with no network access.
 
-Local part: safetensors header parsing, dtype mapping, reading one tensor from a local file,
-writing a one-tensor safetensors file, and resolving short tensor names (``embed_in``).
+Every reader takes ``read_range(start, end) -> bytes`` (half-open), so the same code serves local files
+(:class:`LocalFile`) and HTTP range requests (``embdim.hub``). Layouts: ``model.safetensors``, sharded
+safetensors + ``model.safetensors.index.json``, torch-zip ``pytorch_model.bin`` (see
+:mod:`embdim.torchzip`), sharded ``.bin`` + ``pytorch_model.bin.index.json``. Also: dtype mapping, writing
+a one-tensor output, and resolving short tensor names (``embed_in``, ``embed_out``).
 """
 from __future__ import annotations
 
@@ -11,10 +14,22 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 
 from .errors import CheckpointError, InputError, TensorNotFoundError
+
+ReadRange = Callable[[int, int], bytes]
+
+# First speculative read of a remote safetensors file: 8-byte length + header. 4 KiB holds the header of a
+# one- or two-layer checkpoint; bigger headers (Pythia-14m's is ~10 KB) cost one more exact read, so at most
+# 4 KiB of tensor data is fetched in vain (the byte budget is tensor x 1.02 + 64 KiB for the whole fetch).
+SAFETENSORS_PREFETCH = 4096
+
+# Weight files in order of preference: safetensors first (no pickle involved), single file before index.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 
 # Guard against a corrupt/hostile length field: real LLM headers are < 1 MiB; 100 MB is the
 # limit the safetensors reference implementation enforces (safetensors/src/tensor.rs MAX_HEADER_SIZE).
@@ -51,9 +66,16 @@ class TensorInfo:
     shape: tuple[int, ...]
     start: int
     end: int
+    stride: tuple[int, ...] | None = None  # element strides, only for a non-contiguous view (torch .bin)
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the tensor itself (C order)."""
+        return int(np.prod(self.shape, dtype=np.int64)) * SAFETENSORS_DTYPES[self.dtype][1]
+
+    @property
+    def span(self) -> int:
+        """Bytes to read from the file: ``end - start`` (equals ``nbytes`` unless strided)."""
         return self.end - self.start
 
 
@@ -111,19 +133,57 @@ def header_length(first8: bytes) -> int:
     return n
 
 
-def read_safetensors_index(path: str | os.PathLike) -> dict[str, TensorInfo]:
-    """Read the tensor table of a local safetensors file."""
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        n = header_length(f.read(8))
-        if 8 + n > size:
-            raise CheckpointError(f"{path.name}: header length {n} exceeds file size {size}")
-        table = parse_safetensors_header(f.read(n), 8 + n)
+def read_safetensors_table(read_range: ReadRange, size: int, name: str = "safetensors file",
+                           prefetch: int = SAFETENSORS_PREFETCH) -> dict[str, TensorInfo]:
+    """Tensor table of a safetensors file: one speculative read, a second one only if the header is longer."""
+    first = read_range(0, min(size, max(8, prefetch)))
+    n = header_length(first)
+    if 8 + n > size:
+        raise CheckpointError(f"{name}: header length {n} exceeds file size {size}")
+    raw = first[8:8 + n]
+    if len(raw) < n:
+        raw += read_range(8 + len(raw), 8 + n)
+    table = parse_safetensors_header(raw, 8 + n)
     for info in table.values():
         if info.end > size:
-            raise CheckpointError(f"{path.name}: tensor {info.name!r} extends past end of file (truncated?)")
+            raise CheckpointError(f"{name}: tensor {info.name!r} extends past end of file (truncated?)")
     return table
+
+
+class LocalFile:
+    """A local file exposing ``read_range`` and ``size``; counts bytes read."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._f = open(self.path, "rb")
+        except OSError as e:
+            raise InputError(f"{path}: cannot open: {e.strerror}") from e
+        self.size = os.fstat(self._f.fileno()).st_size
+        self.bytes_read = 0
+
+    def read_range(self, start: int, end: int) -> bytes:
+        self._f.seek(start)
+        buf = self._f.read(end - start)
+        self.bytes_read += len(buf)
+        if len(buf) != end - start:
+            raise CheckpointError(f"{self.path.name}: short read at {start}..{end} (truncated file?)")
+        return buf
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "LocalFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_safetensors_index(path: str | os.PathLike) -> dict[str, TensorInfo]:
+    """Read the tensor table of a local safetensors file."""
+    with LocalFile(path) as f:
+        return read_safetensors_table(f.read_range, f.size, f.path.name, prefetch=8)
 
 
 def decode(buf: bytes | memoryview | np.ndarray, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -147,9 +207,8 @@ def load_safetensors_tensor(path: str | os.PathLike, name: str | None = None) ->
     else:
         name = resolve_tensor_name(table, name)
     info = table[name]
-    with open(path, "rb") as f:
-        f.seek(info.start)
-        buf = f.read(info.nbytes)
+    with LocalFile(path) as f:
+        buf = f.read_range(info.start, info.end)
     return decode(buf, info.dtype, info.shape), info
 
 
@@ -227,3 +286,110 @@ def atomic_write(path: str | os.PathLike, chunks) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# -- layouts shared by local and remote reads --------------------------------------------------------
+def is_weight_file(name: str) -> bool:
+    """True for files that hold (or index) weights: ``*.safetensors``, ``*.bin``, their index json."""
+    base = name.rsplit("/", 1)[-1]
+    return (base.endswith((".safetensors", ".safetensors.index.json", ".bin.index.json"))
+            or (base.endswith(".bin") and ("model" in base or "pytorch" in base)))
+
+
+def pick_weight_file(names: Iterable[str]) -> str | None:
+    """The entry point of a checkpoint among ``names``: a file in ``WEIGHT_FILES`` order, else a lone
+    top-level ``*.safetensors`` / index json / ``*.bin``; ``None`` if there is no weight file."""
+    names = set(names)
+    for cand in WEIGHT_FILES:
+        if cand in names:
+            return cand
+    top = sorted(n for n in names if "/" not in n and is_weight_file(n))
+    for suffix in (".safetensors.index.json", ".safetensors", ".bin.index.json", ".bin"):
+        hits = [n for n in top if n.endswith(suffix)]
+        if suffix.endswith(".json") and hits:
+            return hits[0]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def parse_weight_index(raw: bytes, name: str = "index json") -> dict[str, str]:
+    """``weight_map`` (tensor name -> shard file) of a sharded checkpoint's index json."""
+    try:
+        wm = json.loads(raw)["weight_map"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{name}: not a valid index (no weight_map)") from e
+    if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
+        raise CheckpointError(f"{name}: weight_map is not a name -> file mapping")
+    for shard in set(wm.values()):
+        if shard.startswith("/") or ".." in shard.split("/"):
+            raise CheckpointError(f"{name}: shard path {shard!r} leaves the checkpoint directory")
+    return wm
+
+
+def locate_tensor(read_range: ReadRange, size: int, filename: str, tensor: str | None) -> TensorInfo:
+    """Find ``tensor`` (alias or full name) in one weight file and return its absolute byte range.
+
+    Raises
+    ------
+    TensorNotFoundError
+        The file holds no tensor of that name.
+    CheckpointError, UnsafeCheckpointError
+        Malformed file, or a pickle that asks for a global outside the allow-list.
+    """
+    if filename.endswith(".safetensors"):
+        table = read_safetensors_table(read_range, size, filename)
+        return table[resolve_tensor_name(table, tensor)]
+    if filename.endswith((".bin", ".pt", ".pth")):
+        from .torchzip import locate_bin_tensor
+        bt = locate_bin_tensor(read_range, size, lambda names: resolve_tensor_name(names, tensor))
+        if bt.dtype not in SAFETENSORS_DTYPES:
+            raise CheckpointError(f"{filename}: tensor {bt.name!r} has unsupported dtype {bt.dtype}")
+        return TensorInfo(bt.name, bt.dtype, tuple(bt.shape), bt.start, bt.end, bt.stride)
+    raise CheckpointError(f"{filename}: unsupported weight file type")
+
+
+def read_tensor_bytes(read_range: ReadRange, info: TensorInfo) -> bytes:
+    """The tensor's raw little-endian bytes in C order (a strided .bin view is gathered)."""
+    buf = read_range(info.start, info.end)
+    if len(buf) != info.span:
+        raise CheckpointError(f"tensor {info.name!r}: read {len(buf)} bytes, expected {info.span}")
+    if info.stride is None:
+        return buf
+    item = SAFETENSORS_DTYPES[info.dtype][1]
+    flat = np.frombuffer(buf, dtype=f"V{item}")
+    view = np.lib.stride_tricks.as_strided(flat, info.shape, tuple(s * item for s in info.stride))
+    return np.ascontiguousarray(view).tobytes()
+
+
+def write_tensor(path: str | os.PathLike, name: str, dtype: str, shape: tuple[int, ...], raw: bytes,
+                 metadata: dict[str, str] | None = None) -> None:
+    """Write one tensor atomically: ``.safetensors`` keeps ``dtype`` (bf16 included), ``.npy`` is float32.
+
+    Raises
+    ------
+    InputError
+        ``path`` has another extension.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        header = safetensors_bytes_header({name: (dtype, tuple(shape), len(raw))}, metadata)
+        atomic_write(path, [header, raw])
+    elif path.suffix == ".npy":
+        import io
+        arr = decode(raw, dtype, tuple(shape)).astype(np.float32)
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        atomic_write(path, [buf.getvalue()])
+    else:
+        raise InputError(f"{path}: --out must end in .safetensors or .npy")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a local file, read in 1 MiB chunks."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: MIT
+"""``embdim fetch``: read ONE tensor of a Hub revision (or a local run's step) with range requests."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  embdim fetch EleutherAI/pythia-70m --revision step1000 --out e.safetensors
+  embdim fetch EleutherAI/pythia-1b --revision step1000 --tensor embed_out --out W.npy --json
+  embdim fetch runs/demo --revision step100 --out e.safetensors      # a local run directory
+
+Only the header (or the zip directory + data.pkl, or the sharded index) and the tensor's own bytes are
+downloaded. .safetensors keeps the dtype (bf16 included) under the tensor's full name; .npy is float32.
+Auth: HF_TOKEN or a stored `hf auth login`. Retries: EMBDIM_BACKOFF_BASE (s, default 1),
+EMBDIM_MAX_RETRIES (default 5). Exit codes: 2 bad arguments, 3 revision/file/tensor not found,
+4 Hub/network failure after retries or integrity failure, 5 unreadable or unsafe checkpoint.
+JSON keys: repo, revision, commit, file, tensor, dtype, shape, bytes_downloaded, blob_sha256 (+ out,
+tensor_sha256).
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "fetch", help="download ONE tensor of a checkpoint with range requests",
+        description="Write one tensor (default: the input embedding) of REPO@REVISION, reading only the "
+                    "bytes needed. REPO_OR_DIR is a Hub repo id or a local run directory with step{N}/ "
+                    "subdirectories.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("repo", metavar="REPO_OR_DIR", help="Hub repo id (e.g. EleutherAI/pythia-70m) or run directory")
+    p.add_argument("--revision", required=True, help="branch, tag or commit (e.g. step1000); a subdirectory locally")
+    p.add_argument("--out", required=True, metavar="PATH", help="output .safetensors (dtype kept) or .npy (float32)")
+    p.add_argument("--tensor", default="embed_in",
+                   help="embed_in (default), embed_out, or a full tensor name")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=run, human=format_human)
+    return p
+
+
+class _Progress:
+    """Bytes received, on stderr, only on a terminal."""
+
+    def __init__(self):
+        self.n = 0
+        self.shown = 0
+
+    def __call__(self, k: int) -> None:
+        self.n += k
+        if self.n - self.shown >= 1 << 20:
+            self.shown = self.n
+            sys.stderr.write(f"\rfetch: {self.n / 2**20:8.1f} MiB")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..checkpoint import write_tensor
+    from ..errors import InputError
+
+    out = Path(args.out)
+    if out.suffix not in (".safetensors", ".npy"):
+        raise InputError(f"--out {args.out}: must end in .safetensors or .npy")
+    if out.is_dir():
+        raise InputError(f"--out {args.out}: is a directory")
+    progress = _Progress() if (sys.stderr.isatty() and not args.json) else None
+    if Path(args.repo).is_dir():
+        from ..localrun import fetch_local
+        res = fetch_local(args.repo, args.revision, args.tensor)
+    else:
+        from ..hub import HubClient
+        client = HubClient(on_bytes=progress)
+        try:
+            res = client.fetch_tensor(args.repo, args.revision, args.tensor)
+        finally:
+            if progress:
+                progress.done()
+    meta = {"repo": res.repo, "revision": res.revision, "commit": res.commit, "file": res.file,
+            "tensor": res.tensor, "dtype": res.dtype}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_tensor(out, res.tensor, res.dtype, res.shape, res.raw, meta)
+    result = res.to_dict()
+    result["out"] = str(out)
+    return result
+
+
+def format_human(r: dict) -> str:
+    return (f"{r['repo']}@{r['revision']} ({r['commit'][:12]}) {r['file']}: {r['tensor']} {r['dtype']} "
+            f"{'x'.join(map(str, r['shape']))} -> {r['out']} ({r['bytes_downloaded']} bytes downloaded)")

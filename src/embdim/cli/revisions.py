@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: MIT
+"""``embdim revisions``: branches of a Hub repo (or step directories of a run) and where the tensor is."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """examples:
+  embdim revisions EleutherAI/pythia-70m --json
+  embdim revisions EleutherAI/pythia-12b --tensor embed_out --out revisions.tsv
+  embdim revisions runs/demo                      # a local run directory (step{N}/ subdirectories)
+
+One row per branch, sorted by the step parsed from `step{N}` (other branches, e.g. main, last):
+revision, step, commit, weight files, the file holding the tensor (the shard, for sharded checkpoints),
+its LFS sha256, and status `ok` or `no-weights`. JSON rows also carry `duplicate_of`: the first earlier
+revision whose file has the same sha256 (byte-identical checkpoints). Locally, commit = the file's sha256.
+--out writes a TSV: revision, step, commit, file, blob_sha256, status.
+"""
+
+TSV_COLUMNS = ("revision", "step", "commit", "file", "blob_sha256", "status")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "revisions", help="list revisions (training steps) and the file holding a tensor",
+        description="List the branches of a Hub repo (or the step directories of a local run), the "
+                    "training step of each, and the weight file + sha256 holding the tensor.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("repo", metavar="REPO_OR_DIR", help="Hub repo id or a local run directory")
+    p.add_argument("--tensor", default="embed_in", help="embed_in (default), embed_out, or a full tensor name")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--out", default=None, metavar="PATH.tsv", help="also write a TSV (atomically)")
+    p.set_defaults(func=run, human=format_human)
+    return p
+
+
+def to_tsv(rows: list[dict]) -> str:
+    lines = ["\t".join(TSV_COLUMNS)]
+    for r in rows:
+        lines.append("\t".join("" if r.get(c) is None else str(r[c]) for c in TSV_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..checkpoint import atomic_write
+
+    if Path(args.repo).is_dir():
+        from ..localrun import list_local_revisions
+        rows = list_local_revisions(args.repo, args.tensor)
+    else:
+        from ..hub import HubClient
+        rows = HubClient().list_revisions(args.repo, args.tensor)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, [to_tsv(rows).encode()])
+    return {"repo": args.repo, "tensor": args.tensor, "revisions": rows}
+
+
+def format_human(r: dict) -> str:
+    lines = [f"{r['repo']}: {len(r['revisions'])} revisions (tensor {r['tensor']})"]
+    for row in r["revisions"]:
+        dup = f"  = {row['duplicate_of']}" if row.get("duplicate_of") else ""
+        lines.append(f"  {row['revision']:<12} step={'' if row['step'] is None else row['step']:<7} "
+                     f"{(row['commit'] or '')[:12]}  {row['file'] or '-'}  {row['status']}{dup}")
+    return "\n".join(lines)

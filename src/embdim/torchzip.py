@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: MIT
+"""Locate one tensor inside a torch-zip checkpoint (``pytorch_model.bin``) with a few range reads.
+
+A torch-zip file is an uncompressed zip: ``<prefix>/data.pkl`` (the pickled state dict, whose tensors
+point at storages by key) and ``<prefix>/data/<key>`` (each storage's raw little-endian bytes). We read
+the end-of-central-directory (ZIP64 included), the central directory, ``data.pkl`` through a restricted
+unpickler that only rebuilds tensor-storage references, then the storage entry's LOCAL header (torch pads
+its extra field so data is 64-byte aligned; the central directory's extra field differs), giving the
+tensor's absolute byte range. Nothing in the pickle is executed: every global goes through an allow-list.
+
+All reads go through ``read_range(start, end) -> bytes`` ([start, end)), so local files and HTTP ranges
+share this code.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import CheckpointError, UnsafeCheckpointError
+
+ReadRange = Callable[[int, int], bytes]
+
+# First read at the end of the file: EOCD (22 B) + ZIP64 locator (20 B) + ZIP64 record (56 B) and, for
+# small checkpoints, the whole central directory (~75-100 B per entry, so ~40 entries). Bigger
+# directories cost one more exact read; this keeps speculative bytes under 4 KiB.
+TAIL_BYTES = 4096
+# Local header = 30 B + name + extra; torch's extra is <= 4 + 63 B of alignment padding plus a 20 B ZIP64
+# block (PyTorch caffe2/serialize/inline_container.cc, kFieldAlignment = 64). Read this much past the name.
+LOCAL_EXTRA_GUESS = 128
+# Refuse absurd pickles before reading them (Pythia-12b's data.pkl is ~40 KB).
+MAX_PICKLE_BYTES = 64 * 2**20
+
+_EOCD, _EOCD64, _LOC64, _CDH, _LFH = 0x06054B50, 0x06064B50, 0x07064B50, 0x02014B50, 0x04034B50
+
+# torch storage class name -> safetensors dtype tag
+STORAGE_DTYPES = {
+    "HalfStorage": "F16", "BFloat16Storage": "BF16", "FloatStorage": "F32", "DoubleStorage": "F64",
+    "LongStorage": "I64", "IntStorage": "I32", "ShortStorage": "I16", "CharStorage": "I8",
+    "ByteStorage": "U8", "BoolStorage": "BOOL",
+}
+TORCH_DTYPES = {"float16": "F16", "half": "F16", "bfloat16": "BF16", "float32": "F32", "float": "F32",
+                "float64": "F64", "double": "F64", "int64": "I64", "long": "I64", "int32": "I32",
+                "int": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+ITEMSIZE = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    name: str
+    header_offset: int
+    size: int
+    method: int
+
+
+@dataclass(frozen=True)
+class StorageRef:
+    key: str
+    dtype: str
+    numel: int
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor as the pickle describes it: a view (offset, shape, stride in elements) of a storage."""
+
+    storage: StorageRef
+    offset: int
+    shape: tuple
+    stride: tuple
+
+
+# -- zip structure ---------------------------------------------------------------------------------
+def _u(fmt: str, buf: bytes, off: int) -> tuple:
+    try:
+        return struct.unpack_from(fmt, buf, off)
+    except struct.error as e:
+        raise CheckpointError(f"zip structure truncated at offset {off}") from e
+
+
+def read_central_directory(read_range: ReadRange, size: int) -> dict[str, ZipEntry]:
+    """Find the (ZIP64) end-of-central-directory record and parse the central directory."""
+    tail_start = max(0, size - TAIL_BYTES)
+    tail = read_range(tail_start, size)
+    pos = tail.rfind(struct.pack("<I", _EOCD))
+    if pos < 0 or len(tail) - pos < 22:
+        raise CheckpointError("not a zip archive (no end-of-central-directory record); legacy torch "
+                              "checkpoints are not supported")
+    _, _, _, n_disk, n_total, cd_size, cd_off, _ = _u("<IHHHHIIH", tail, pos)
+    if 0xFFFFFFFF in (cd_size, cd_off) or 0xFFFF in (n_disk, n_total):
+        loc = pos - 20
+        if loc < 0 or _u("<I", tail, loc)[0] != _LOC64:
+            raise CheckpointError("ZIP64 archive without a ZIP64 end-of-central-directory locator")
+        rec_off = _u("<IIQI", tail, loc)[2]
+        rec = (tail[rec_off - tail_start:rec_off - tail_start + 56] if rec_off >= tail_start
+               else read_range(rec_off, rec_off + 56))
+        sig, _, _, _, _, _, _, n_total, cd_size, cd_off = _u("<IQHHIIQQQQ", rec, 0)
+        if sig != _EOCD64:
+            raise CheckpointError("bad ZIP64 end-of-central-directory record")
+    if cd_off + cd_size > size:
+        raise CheckpointError(f"central directory {cd_off}+{cd_size} extends past end of file ({size} B)")
+    cd = (tail[cd_off - tail_start:cd_off - tail_start + cd_size] if cd_off >= tail_start
+          else read_range(cd_off, cd_off + cd_size))
+    entries: dict[str, ZipEntry] = {}
+    p = 0
+    for _ in range(n_total):
+        (sig, _, _, _, method, _, _, _, csize, usize, nlen, elen, clen, _, _, _, lho) = _u(
+            "<IHHHHHHIIIHHHHHII", cd, p)
+        if sig != _CDH:
+            raise CheckpointError(f"bad central directory entry at offset {cd_off + p}")
+        name = cd[p + 46:p + 46 + nlen].decode("utf-8", "replace")
+        extra = cd[p + 46 + nlen:p + 46 + nlen + elen]
+        if 0xFFFFFFFF in (usize, csize, lho):
+            usize, csize, lho = _zip64_extra(extra, usize, csize, lho)
+        entries[name] = ZipEntry(name, lho, csize, method)
+        p += 46 + nlen + elen + clen
+    return entries
+
+
+def _zip64_extra(extra: bytes, usize: int, csize: int, lho: int) -> tuple[int, int, int]:
+    """Replace 0xFFFFFFFF fields by the ZIP64 extra block's values (present in this order, if maxed)."""
+    q = 0
+    while q + 4 <= len(extra):
+        hid, hlen = struct.unpack_from("<HH", extra, q)
+        if hid == 1:
+            vals = list(struct.unpack_from(f"<{hlen // 8}Q", extra, q + 4))
+            if usize == 0xFFFFFFFF:
+                usize = vals.pop(0)
+            if csize == 0xFFFFFFFF:
+                csize = vals.pop(0)
+            if lho == 0xFFFFFFFF:
+                lho = vals.pop(0)
+            return usize, csize, lho
+        q += 4 + hlen
+    raise CheckpointError("ZIP64 sizes announced but no ZIP64 extra field found")
+
+
+def data_offset(read_range: ReadRange, entry: ZipEntry, size: int, want: int = 0) -> tuple[int, bytes]:
+    """Absolute offset of an entry's data, from its LOCAL header; also returns the bytes read past it
+    (up to ``want`` data bytes are fetched in the same request)."""
+    if entry.method != 0:
+        raise CheckpointError(f"zip entry {entry.name!r} is compressed (method {entry.method}); "
+                              "torch checkpoints store entries uncompressed")
+    nlen = len(entry.name.encode())
+    end = min(size, entry.header_offset + 30 + nlen + LOCAL_EXTRA_GUESS + want)
+    head = read_range(entry.header_offset, end)
+    sig, _, _, _, _, _, _, _, _, lnlen, lelen = _u("<IHHHHHIIIHH", head, 0)
+    if sig != _LFH:
+        raise CheckpointError(f"bad local header for zip entry {entry.name!r}")
+    start = entry.header_offset + 30 + lnlen + lelen
+    if start + entry.size > size:
+        raise CheckpointError(f"zip entry {entry.name!r} extends past end of file (truncated?)")
+    return start, head[30 + lnlen + lelen:]
+
+
+# -- restricted unpickling -------------------------------------------------------------------------
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
+                       metadata=None):
+    if not isinstance(storage, StorageRef):
+        raise CheckpointError("tensor rebuild without a storage reference")
+    return TensorRef(storage, int(storage_offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    return _rebuild_tensor_v2(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+    return data
+
+
+class _StorageType:
+    def __init__(self, dtype: str):
+        self.dtype = dtype
+
+
+# The whole allow-list: what a tensor state dict needs. Everything maps to our own inert stand-ins, so
+# no torch code (or any other) runs; a deny-list would miss builtins.eval, os.system and friends.
+SAFE_GLOBALS: dict[tuple[str, str], object] = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch", "Size"): tuple,
+    **{("torch", cls): _StorageType(tag) for cls, tag in STORAGE_DTYPES.items()},
+    **{("torch", name): tag for name, tag in TORCH_DTYPES.items()},
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return SAFE_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafeCheckpointError(
+                f"refusing to load pickle global {module}.{name}: only tensor-storage rebuilds are allowed "
+                "(nothing was executed)") from None
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise CheckpointError(f"unexpected persistent id in data.pkl: {type(pid).__name__}")
+        _, stype, key, _location, numel = pid
+        dtype = stype.dtype if isinstance(stype, _StorageType) else stype
+        if dtype not in ITEMSIZE:
+            raise CheckpointError(f"storage {key!r} has an unsupported type")
+        return StorageRef(str(key), dtype, int(numel))
+
+
+def load_state_refs(pickle_bytes: bytes) -> dict[str, TensorRef]:
+    """Unpickle ``data.pkl`` with the allow-list; returns tensor name -> reference (nested dicts dotted)."""
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(pickle_bytes)).load()
+    except UnsafeCheckpointError:
+        raise
+    except CheckpointError:
+        raise
+    except Exception as e:  # malformed pickle: any unpickling failure means an unreadable file
+        raise CheckpointError(f"cannot parse data.pkl: {type(e).__name__}: {e}") from e
+    out: dict[str, TensorRef] = {}
+
+    def walk(d, prefix):
+        for k, v in d.items():
+            if isinstance(v, TensorRef):
+                out[prefix + str(k)] = v
+            elif isinstance(v, dict):
+                walk(v, prefix + str(k) + ".")
+
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"data.pkl holds a {type(obj).__name__}, not a state dict")
+    walk(obj, "")
+    return out
+
+
+# -- one tensor ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BinTensor:
+    """A tensor's absolute byte span in the file; ``stride`` is set only for non-contiguous views."""
+
+    name: str
+    dtype: str
+    shape: tuple
+    start: int
+    end: int
+    stride: tuple | None
+
+
+def read_pickle(read_range: ReadRange, entries: dict[str, ZipEntry], size: int) -> tuple[str, bytes]:
+    """Return (archive prefix incl. '/', data.pkl bytes)."""
+    pkl = [e for e in entries.values() if e.name.endswith("data.pkl") and e.name.count("/") == 1]
+    if len(pkl) != 1:
+        raise CheckpointError("zip archive has no single <prefix>/data.pkl: not a torch checkpoint")
+    e = pkl[0]
+    if e.size > MAX_PICKLE_BYTES:
+        raise CheckpointError(f"data.pkl is {e.size} bytes; refusing (> {MAX_PICKLE_BYTES})")
+    start, got = data_offset(read_range, e, size, want=e.size)
+    data = got[:e.size]
+    if len(data) < e.size:
+        data += read_range(start + len(data), start + e.size)
+    return e.name[: -len("data.pkl")], data
+
+
+def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[[list[str]], str]) -> BinTensor:
+    """Locate one tensor; ``names_to_name`` maps the available names to the wanted one (or raises)."""
+    entries = read_central_directory(read_range, size)
+    prefix, pkl = read_pickle(read_range, entries, size)
+    refs = load_state_refs(pkl)
+    name = names_to_name(list(refs))
+    ref = refs[name]
+    item = ITEMSIZE[ref.storage.dtype]
+    entry = entries.get(f"{prefix}data/{ref.storage.key}")
+    if entry is None:
+        raise CheckpointError(f"storage {ref.storage.key!r} of {name!r} is missing from the archive")
+    if entry.size != ref.storage.numel * item:
+        raise CheckpointError(f"storage {ref.storage.key!r}: {entry.size} bytes, expected "
+                              f"{ref.storage.numel} x {item}")
+    numel = 1
+    for s in ref.shape:
+        numel *= s
+    contiguous, expect = True, 1
+    for dim, st in zip(reversed(ref.shape), reversed(ref.stride)):
+        if dim > 1 and st != expect:
+            contiguous = False
+        expect *= dim
+    last = ref.offset + sum((d - 1) * s for d, s in zip(ref.shape, ref.stride)) if numel else ref.offset - 1
+    if ref.offset < 0 or last + 1 > ref.storage.numel:
+        raise CheckpointError(f"tensor {name!r} view lies outside its storage")
+    base, _ = data_offset(read_range, entry, size)
+    return BinTensor(name, ref.storage.dtype, ref.shape, base + ref.offset * item, base + (last + 1) * item,
+                     None if contiguous else ref.stride)
