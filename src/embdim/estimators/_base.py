@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: MIT
+"""Input hygiene shared by the estimators, and the result object they return."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+# Rows checked per pass for NaN/inf: bounds the temporary boolean array to ~64 MiB.
+_CHECK_VALUES = 64 * 2 ** 20
+
+
+def as_float_matrix(X) -> np.ndarray:
+    """Return ``X`` as a 2-D float32/float64 array; fp16/bf16 are up-cast exactly to float32.
+
+    Raises
+    ------
+    InputError
+        Not 2-D, empty, not numeric, or holding NaN/inf.
+    """
+    if hasattr(X, "detach"):  # a torch tensor: numpy has no bf16, widen first
+        X = X.detach().cpu()
+        X = X.float().numpy() if X.dtype.is_floating_point and X.element_size() < 4 else X.numpy()
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise InputError(f"expected a 2-D matrix, got shape {tuple(X.shape)}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise InputError(f"matrix is empty (shape {tuple(X.shape)})")
+    kind, name = X.dtype.kind, X.dtype.name
+    if name in ("float16", "bfloat16"):
+        X = X.astype(np.float32)  # both are exact subsets of float32
+    elif kind in "iub":
+        X = X.astype(np.float64)
+    elif name not in ("float32", "float64"):
+        raise InputError(f"unsupported dtype {X.dtype} (expected a real floating-point matrix)")
+    step = max(1, _CHECK_VALUES // X.shape[1])
+    for s in range(0, X.shape[0], step):
+        bad = ~np.isfinite(X[s:s + step]).all(axis=1)
+        if bad.any():
+            raise InputError(f"matrix holds NaN or inf values (first in row {s + int(np.flatnonzero(bad)[0])})")
+    return X
+
+
+def dedup_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Remove exact duplicate rows, keeping the first occurrence of each, in input order.
+
+    Rows are compared by value (``-0.0 == 0.0``), bit-exactly otherwise.
+
+    Returns
+    -------
+    unique : ndarray (n_unique, d)
+    first : ndarray (n_unique,) int64
+        Index in ``X`` of each kept row (ascending).
+    """
+    X = np.ascontiguousarray(X)
+    Z = X + X.dtype.type(0)  # maps -0.0 to +0.0 so equal values have equal bytes
+    rows = Z.view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1]))).ravel()
+    _, first = np.unique(rows, return_index=True)
+    first = np.sort(first).astype(np.int64)
+    if len(first) == len(X):
+        return X, first
+    return X[first], first
+
+
+def _clean(v):
+    """JSON-safe float: non-finite values become None."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+@dataclass
+class EstimateResult:
+    """Result of :func:`embdim.estimate`; attributes mirror the ``embdim estimate --json`` keys."""
+
+    estimator: str
+    k: int
+    id: float
+    ed: int
+    n: int
+    n_unique: int
+    device: str
+    precision: str
+    knn_tiers: dict
+    id_harmonic: float | None = None
+    id_mean: float | None = None
+    id_median: float | None = None
+    discard_fraction: float | None = None
+    n_fit: int | None = None
+    pointwise: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def redundancy(self) -> float:
+        """(ED - ID) / ED."""
+        return (self.ed - self.id) / self.ed
+
+    @property
+    def n_duplicates(self) -> int:
+        return self.n - self.n_unique
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (non-finite numbers become None; per-point values as a list)."""
+        out = {"estimator": self.estimator, "k": self.k, "id": _clean(self.id), "ed": self.ed,
+               "redundancy": _clean(self.redundancy), "n": self.n, "n_unique": self.n_unique,
+               "n_duplicates": self.n_duplicates}
+        if self.estimator == "mle":
+            out.update(id_harmonic=_clean(self.id_harmonic), id_mean=_clean(self.id_mean),
+                       id_median=_clean(self.id_median))
+        else:
+            out.update(discard_fraction=self.discard_fraction, n_fit=self.n_fit)
+        out.update(device=self.device, precision=self.precision, knn_tiers=dict(self.knn_tiers))
+        if self.pointwise is not None:
+            out["pointwise"] = [_clean(v) for v in self.pointwise]
+        return out
