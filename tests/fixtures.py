@@ -255,3 +255,26 @@ def make_pythia_like_repo(hub, repo_id: str, steps, layout="safetensors", dtype:
         commit = hub.add_revision(repo_id, "main", last["files"])
         out["main"] = dict(last, step=None, commit=commit, missing=False)
     return out
+
+
+# -- hostile checkpoints -------------------------------------------------------------------------------
+def _binunicode(s: str) -> bytes:
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def evil_pickle(command: str, module: str = "os", func: str = "system") -> bytes:
+    """A state-dict pickle, written opcode by opcode, whose value calls ``module.func(command)``.
+
+    ``pickle.loads`` of it WOULD run the command: ``{'gpt_neox.embed_in.weight': os.system(command)}``.
+    """
+    return (b"\x80\x02" + b"ccollections\nOrderedDict\n" + b")R" + b"("
+            + _binunicode(EMBED_IN)
+            + f"c{module}\n{func}\n".encode() + b"(" + _binunicode(command) + b"tR"
+            + b"u.")
+
+
+def evil_bin(command: str, module: str = "os", func: str = "system", prefix: str = "archive") -> bytes:
+    """A torch-zip ``pytorch_model.bin`` whose ``data.pkl`` is :func:`evil_pickle`."""
+    return zip_stored([(f"{prefix}/data.pkl", evil_pickle(command, module, func)),
+                       (f"{prefix}/version", b"3\n")], zip64=False)

@@ -101,6 +101,7 @@ class _Fault:
     headers: dict = field(default_factory=dict)
     cut_after: int = 0
     methods: tuple = ("GET", "HEAD", "POST")
+    skip: int = 0      # let this many matching requests through first
 
 
 class FakeHub:
@@ -200,31 +201,37 @@ class FakeHub:
 
     # -- fault injection (path = substring of the unquoted request path) ------------------------
     def inject_status(self, path: str, status: int, times: int = 1, headers: dict | None = None,
-                      methods: tuple = ("GET", "HEAD", "POST")) -> None:
+                      methods: tuple = ("GET", "HEAD", "POST"), skip: int = 0) -> None:
+        """Answer the next ``times`` requests matching ``path`` (after ``skip`` of them) with ``status``."""
         with self._lock:
             self._faults.append(_Fault(path, "status", times, status=status, headers=dict(headers or {}),
-                                       methods=methods))
+                                       methods=methods, skip=skip))
 
-    def inject_429(self, path: str, retry_after: float = 1, times: int = 1) -> None:
-        self.inject_status(path, 429, times, {"Retry-After": str(retry_after)})
+    def inject_429(self, path: str, retry_after: float = 1, times: int = 1, skip: int = 0) -> None:
+        self.inject_status(path, 429, times, {"Retry-After": str(retry_after)}, skip=skip)
 
-    def inject_503(self, path: str, times: int = 1, retry_after: float | None = None) -> None:
-        self.inject_status(path, 503, times, {"Retry-After": str(retry_after)} if retry_after is not None else {})
+    def inject_503(self, path: str, times: int = 1, retry_after: float | None = None, skip: int = 0) -> None:
+        self.inject_status(path, 503, times, {"Retry-After": str(retry_after)} if retry_after is not None else {},
+                           skip=skip)
 
-    def cut_body_after(self, n: int, path: str = "", times: int = 1) -> None:
-        """The next ``times`` GETs matching ``path`` send headers for the full body, ``n`` bytes, then drop."""
+    def cut_body_after(self, n: int, path: str = "", times: int = 1, skip: int = 0) -> None:
+        """The next ``times`` GETs matching ``path`` (after ``skip``) send headers for the full body,
+        ``n`` body bytes, then drop the connection."""
         with self._lock:
-            self._faults.append(_Fault(path, "cut", times, cut_after=n, methods=("GET",)))
+            self._faults.append(_Fault(path, "cut", times, cut_after=n, methods=("GET",), skip=skip))
 
-    def ignore_range(self, path: str = "", times: int = 1) -> None:
+    def ignore_range(self, path: str = "", times: int = 1, skip: int = 0) -> None:
         """The next ``times`` GETs matching ``path`` answer 200 with the whole file despite a Range."""
         with self._lock:
-            self._faults.append(_Fault(path, "ignore_range", times, methods=("GET",)))
+            self._faults.append(_Fault(path, "ignore_range", times, methods=("GET",), skip=skip))
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for f in self._faults:
                 if f.times > 0 and method in f.methods and f.path in path:
+                    if f.skip > 0:
+                        f.skip -= 1
+                        continue
                     f.times -= 1
                     return f
         return None
@@ -314,23 +321,24 @@ def _make_handler(hub: FakeHub, server: str):
             self.end_headers()
             if self.command == "HEAD" or not body:
                 return
+            # Counted before writing: the client may have read it all before write() returns here.
             if cut is not None:
-                self.wfile.write(body[:cut])
-                self.wfile.flush()
                 with hub._lock:
                     self.req.body_bytes = min(cut, len(body))
+                self.wfile.write(body[:cut])
+                self.wfile.flush()
                 self.close_connection = True
                 try:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
                 return
+            with hub._lock:
+                self.req.body_bytes = len(body)
             try:
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
-            with hub._lock:
-                self.req.body_bytes = len(body)
 
         def _json(self, obj, status: int = 200, headers: dict | None = None) -> None:
             h = {"Content-Type": "application/json"}
