@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""``embdim train-demo``: train the offline demo model and write Pythia-like checkpoints."""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  embdim train-demo --out results/demo/adam --optimizer adam --steps 600 --seed 0
+  embdim train-demo --out results/demo/coupled_adam --optimizer coupled_adam --steps 600 --json
+  embdim revisions results/demo/adam --json      # then sweep it like a Hub repo
+
+Trains a tiny GPT-NeoX (HF GPTNeoXForCausalLM tensor names; d_model 128, 4 layers, vocab 4096,
+context 128) on the top-level .py modules of this Python's standard library, with a byte-level
+BPE trained locally. Writes RUN_DIR/step{N}/model.safetensors (fp16) + config.json at steps
+0, 1, 2, 4, ... below --every, then every --every steps and the last step, then RUN_DIR/train.json
+(settings, per-step losses, timings) last. coupled_adam = Coupled Adam (Stollenwerk &
+Stollenwerk 2025) on embed_in and embed_out, AdamW elsewhere; adam = torch AdamW everywhere.
+Same --seed gives the same data, batches and initial weights for both optimizers.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train-demo", help="train the tiny offline demo model, writing checkpoints",
+        description="Train a tiny GPT-NeoX-shaped causal LM offline with Adam or Coupled Adam and "
+                    "save checkpoints on a Pythia-like schedule.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    p.add_argument("--optimizer", required=True, choices=["adam", "coupled_adam"])
+    p.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init and batches (default 0)")
+    p.add_argument("--every", type=int, default=None,
+                   help="checkpoint interval after the log-spaced ones (default: a round number "
+                        "near steps/6, e.g. 100 for 600 steps)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: min(2, CPUs) — the demo is tuned for 2 cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=run, human=format_human)
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    import os
+    import sys
+
+    from ..demo.train import TrainSettings, default_every, train_demo
+    from ..errors import InputError
+
+    if args.steps < 1:
+        raise InputError(f"--steps must be >= 1 (got {args.steps})")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0 (got {args.seed})")
+    every = args.every if args.every is not None else default_every(args.steps)
+    if every < 1:
+        raise InputError(f"--every must be >= 1 (got {every})")
+    threads = args.threads if args.threads is not None else min(2, os.cpu_count() or 1)
+    if threads < 1:
+        raise InputError(f"--threads must be >= 1 (got {threads})")
+    settings = TrainSettings(optimizer=args.optimizer, steps=args.steps, seed=args.seed,
+                             every=every, threads=threads)
+    result = train_demo(args.out, settings, log=None if args.quiet else sys.stderr)
+    # stdout stays short: the per-step losses are in train.json
+    return {k: v for k, v in result.items() if k != "losses"}
+
+
+def format_human(r: dict) -> str:
+    return "\n".join([
+        f"{r['run_dir']}: {r['optimizer']}, {r['steps']} steps, seed {r['seed']}, "
+        f"final loss {r['final_loss']:.4f}",
+        f"checkpoints: {' '.join(r['revisions'])}",
+        f"training {r['train_seconds']:.1f}s (total {r['total_seconds']:.1f}s), "
+        f"{r['model']['n_params']} parameters, corpus {r['corpus']['files']} files "
+        f"/ {r['corpus']['tokens']} tokens",
+    ])

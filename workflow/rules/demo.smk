@@ -1,0 +1,27 @@
+# Offline demo: train the tiny GPT-NeoX with each optimizer in config["demo"]["runs"].
+# results/demo/{run}/step{N}/model.safetensors are then swept like a Hub repo; train.json,
+# written last, is the marker list_revisions waits for (SWEEP.demo_marker in common.smk).
+
+
+rule train_demo_model:
+    output:
+        "results/demo/{run}/train.json",
+    log:
+        "logs/train_demo_model/{run}.log",
+    benchmark:
+        "benchmarks/train_demo_model/{run}.tsv"
+    wildcard_constraints:
+        run="adam|coupled_adam",
+    conda:
+        "../../envs/embdim.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        steps=config.get("demo", {}).get("train_steps", 600),
+        seed=config.get("demo", {}).get("seed", 0),
+    shell:
+        "embdim train-demo --out results/demo/{wildcards.run} --optimizer {wildcards.run}"
+        " --steps {params.steps} --seed {params.seed} --threads {threads} --json"
+        " > {log} 2>&1"
