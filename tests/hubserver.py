@@ -115,12 +115,19 @@ class FakeHub:
         Answer GET/HEAD of LFS files with a 302 to a second server (another origin), as the Hub does.
     token : str, optional
         When set, API and resolve requests without ``Authorization: Bearer <token>`` get 401.
+    rate : float, optional
+        Pace bodies at this many bytes per second (a simulated link, for benchmarks).
+    latency : float
+        Seconds to wait before answering each request (a simulated round trip).
     """
 
-    def __init__(self, root=None, *, cdn: bool = False, token: str | None = None):
+    def __init__(self, root=None, *, cdn: bool = False, token: str | None = None, rate: float | None = None,
+                 latency: float = 0.0):
         self.root = root
         self.cdn = cdn
         self.token = token
+        self.rate = rate
+        self.latency = latency
         self.repos: dict[str, dict[str, Revision]] = {}
         self._requests: list[Request] = []
         self._faults: list[_Fault] = []
@@ -336,9 +343,20 @@ def _make_handler(hub: FakeHub, server: str):
             with hub._lock:
                 self.req.body_bytes = len(body)
             try:
-                self.wfile.write(body)
+                if hub.rate:
+                    self._paced(body)
+                else:
+                    self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+        def _paced(self, body: bytes) -> None:
+            t0, step = time.monotonic(), 1 << 16
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i:i + step])
+                ahead = t0 + (i + step) / hub.rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
 
         def _json(self, obj, status: int = 200, headers: dict | None = None) -> None:
             h = {"Content-Type": "application/json"}
@@ -376,6 +394,8 @@ def _make_handler(hub: FakeHub, server: str):
 
         def _dispatch(self) -> None:
             self._begin()
+            if hub.latency:
+                time.sleep(hub.latency)
             fault, done = self._fault()
             if done or not self._authorized():
                 return

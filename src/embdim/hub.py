@@ -29,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 from huggingface_hub import HfApi, constants, hf_hub_url
-from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError,
+from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
                                     RepositoryNotFoundError, RevisionNotFoundError)
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import build_hf_headers, get_session, set_client_factory
@@ -103,6 +103,12 @@ def _install_counting_client() -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def quiet_hub_logs() -> None:
+    """Silence huggingface_hub's own retry warnings (its tree listing retries internally)."""
+    from huggingface_hub.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+
+
 def parse_step(name: str) -> int | None:
     """Training step from a branch/directory name: ``step1000`` -> 1000; anything else -> None."""
     m = re.fullmatch(r"(?:global_)?step[_-]?(\d+)", name)
@@ -199,7 +205,7 @@ class HubClient:
             if retry_after > MAX_RETRY_AFTER:
                 raise HubError(f"{what}: rate limited, server asks to wait {retry_after:.0f} s; try again later")
             wait = max(wait, retry_after)  # nothing is re-sent before Retry-After
-        log.warning("%s: %s; retry %d/%d in %.2f s", what, why, failures, self.max_retries, wait)
+        log.info("%s: %s; retry %d/%d in %.2f s", what, why, failures, self.max_retries, wait)
         time.sleep(wait)
 
     def _api(self, what: str, fn, *, repo_id: str, revision: str | None = None, filename: str | None = None):
@@ -209,6 +215,8 @@ class HubClient:
         while True:
             try:
                 return fn()
+            except OfflineModeIsEnabled as e:
+                raise HubError(f"{what}: HF_HUB_OFFLINE is set; unset it to reach the Hub", **ctx) from e
             except GatedRepoError as e:
                 raise HubError(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN", **ctx) from e
             except RepositoryNotFoundError as e:
@@ -258,8 +266,10 @@ class HubClient:
 
     # -- ranged reads ---------------------------------------------------------------------------
     def get_range(self, url: str, start: int, end: int, *, size: int | None = None,
-                  sha256: str | None = None) -> bytes:
+                  sha256: str | None = None) -> bytes | bytearray:
         """Bytes [start, end) of the file at ``url``, retried and resumed until complete.
+
+        Returns the receive buffer itself (a ``bytearray``), not a copy: embeddings reach 0.5 GB.
 
         Raises
         ------
@@ -281,15 +291,17 @@ class HubClient:
             try:
                 status, retry_after = self._get_once(url, pos, end, buf, size, sha256)
                 if status is None:
-                    return bytes(buf)
+                    return buf
                 why = f"HTTP {status}"
+            except OfflineModeIsEnabled as e:
+                raise HubError("HF_HUB_OFFLINE is set; unset it to reach the Hub") from e
             except NETWORK_ERRORS as e:
                 err, why = e, f"{type(e).__name__} after {start + len(buf) - pos} bytes"
             if start + len(buf) >= end:
-                return bytes(buf)
+                return buf
             if start + len(buf) > pos:
                 failures = 0  # progress: resume at once from the last byte received
-                log.warning("%s: %s; resuming at byte %d", what, why, start + len(buf))
+                log.info("%s: %s; resuming at byte %d", what, why, start + len(buf))
                 continue
             failures += 1
             if failures > self.max_retries:

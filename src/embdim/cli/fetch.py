@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> dict:
         from ..localrun import fetch_local
         res = fetch_local(args.repo, args.revision, args.tensor)
     else:
-        from ..hub import HubClient
+        from ..hub import HubClient, quiet_hub_logs
+        quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
         client = HubClient(on_bytes=progress)
         try:
             res = client.fetch_tensor(args.repo, args.revision, args.tensor)

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> dict:
         from ..localrun import list_local_revisions
         rows = list_local_revisions(args.repo, args.tensor)
     else:
-        from ..hub import HubClient
+        from ..hub import HubClient, quiet_hub_logs
+        quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
         rows = HubClient().list_revisions(args.repo, args.tensor)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
