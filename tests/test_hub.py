@@ -233,3 +233,21 @@ def test_list_revisions_steps_duplicates_and_request_count():
 def test_parse_step():
     assert [parse_step(n) for n in ("step0", "step143000", "main", "step1a", "global_step5")] == \
         [0, 143000, None, None, 5]
+
+
+def test_missing_shard_and_whole_file_checks():
+    with FakeHub() as hub:
+        info = make_pythia_like_repo(hub, REPO, [1], layout="sharded-safetensors", main=False)
+        files = dict(info["step1"]["files"])
+        del files["model-00001-of-00002.safetensors"]
+        hub.add_revision(REPO, "broken", files)
+        c = client(hub)
+        with pytest.raises(NotFoundError, match="model-00001-of-00002.safetensors"):
+            c.fetch_tensor(REPO, "broken")
+        # the index (a non-LFS file) is checked against its git blob id when read whole
+        url = c.url(REPO, "model.safetensors.index.json", hub.commit_of(REPO, "step1"))
+        size = len(files["model.safetensors.index.json"])
+        assert c.get_file(url, size, git_oid=hashlib.sha1(b"blob %d\0" % size + files["model.safetensors.index.json"])
+                          .hexdigest()) == files["model.safetensors.index.json"]
+        with pytest.raises(IntegrityError, match="git blob id"):
+            c.get_file(url, size, git_oid="0" * 40)
