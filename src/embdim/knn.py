@@ -21,12 +21,20 @@ worst-case output rounding; see :func:`_error_bound`.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from .errors import InputError
+
+if "torch" not in sys.modules:
+    # OpenMP threads that spin while waiting lose badly on a shared, oversubscribed machine
+    # (measured here: 0.8 s vs 0.1 s for a small kNN with 2 threads under load 5); sleeping
+    # threads cost a few µs per parallel region. Only a default: the user's setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Unit round-off (half an ulp at 1) of each tier's storage format: bf16 keeps 8 significant bits,
 # fp32 24, fp64 53 (IEEE 754 / bfloat16 definitions).
@@ -40,6 +48,13 @@ CHUNK_BYTES = 256 * 2 ** 20
 # Pilot sample: 1/8 of the rows (at least 1024) costs ~12% of the main product.
 PILOT_FRACTION = 8
 PILOT_MIN = 1024
+# Extra candidates re-ranked exactly per query; the certificate sends a query to the next
+# tier when they were not enough, so this trades re-rank cost against fall-backs.
+DEFAULT_EXTRA = 6
+# More survivors than this many times ``want`` per row means the offset missed: use topk.
+SURVIVOR_LIMIT = 16
+# CPU re-rank implementation ("numpy" is faster there; "torch" is the CUDA code, testable on CPU).
+CPU_RERANK = "numpy"
 
 
 @dataclass
@@ -112,7 +127,7 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
         First tier of the candidate product; later tiers are always more precise, and the
         final distances are float64 whichever tier found them.
     extra : int, optional
-        Extra candidates re-ranked exactly per query (default ``max(k, 8)``).
+        Extra candidates re-ranked exactly per query (default ``DEFAULT_EXTRA``).
     chunk : int, optional
         Query rows per chunk (default: a 256 MiB float32 score block).
     progress : callable(done, total), optional
@@ -134,139 +149,251 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
         raise InputError(f"k={k} needs 1 <= k <= n-1 with n={n} rows")
     dev = resolve_device(device)
     tiers = _tiers(precision)
-    extra = max(k, 8) if extra is None else int(extra)
+    extra = DEFAULT_EXTRA if extra is None else int(extra)
     m = min(k + extra, n - 1)  # candidates re-ranked exactly
     chunk = chunk or max(1, min(n, CHUNK_BYTES // (4 * n)))
 
     raw = torch.from_numpy(np.ascontiguousarray(X)).to(dev)
     if raw.dtype not in (torch.float32, torch.float64):
         raw = raw.to(torch.float64)
-    # Centre and scale (float64): distances change by one known factor, and the low-precision
-    # copies then hold values of order 1 (no fp16/bf16 overflow of the squared norms).
-    xs = raw.to(torch.float64)
-    xs = xs - xs.mean(dim=0)
-    scale = float(xs.norm(dim=1).max()) or 1.0
-    xs /= scale
-    sq = (xs * xs).sum(dim=1)
-    ymax = float(xs.abs().max())
-
+    ctx = _Context(raw, k, m)
     dist = torch.empty((n, k), dtype=torch.float64, device=dev)
     idx = torch.empty((n, k), dtype=torch.int64, device=dev)
     pending = torch.arange(n, device=dev)
     counts: dict[str, int] = {}
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    pilot = torch.randperm(n, generator=gen)[:max(min(n, PILOT_MIN), n // PILOT_FRACTION)].to(dev)
     for t, dtype in enumerate(tiers):
-        last = t == len(tiers) - 1
-        A, B = _augment(xs, sq, dtype)
+        ctx.set_tier(dtype, exact=t == len(tiers) - 1)
         still = []
         for s in range(0, len(pending), chunk):
             rows = pending[s:s + chunk]
-            d2, ii, ok = _chunk(rows, raw, xs, sq, A, B, pilot, k, m, dtype, ymax, scale,
-                                exact=last)
+            d2, ii, ok = ctx.chunk(rows)
             good = rows[ok]
             dist[good] = d2[ok].sqrt()
             idx[good] = ii[ok]
             still.append(rows[~ok])
             if progress is not None and t == 0:
                 progress(min(s + chunk, len(pending)), len(pending))
-        name = str(dtype).removeprefix("torch.")
-        counts[name] = int(len(pending) - sum(len(r) for r in still))
-        pending = torch.cat(still) if still else pending[:0]
+        counts[str(dtype).removeprefix("torch.")] = int(len(pending) - sum(len(r) for r in still))
+        pending = torch.cat(still)
         if len(pending) == 0:
             break
-    # Exact squared distances were computed on the unscaled input: no rescaling needed.
-    return KNNResult(dist.cpu().numpy(), idx.cpu().numpy(), dev, counts)
+    return KNNResult(dist.cpu().numpy(), idx.cpu().numpy(), dev.split(":")[0], counts)
 
 
-def _augment(xs, sq, dtype):
-    """Low-precision operands whose product is ``|x|² + |y|² - 2 x·y`` (before the offset).
+class _Context:
+    """Data shared by all chunks: the scaled float64 copy, norms, low-precision operands."""
 
-    Squared norms are split into a high and a low part so they keep ~16 bits even in bf16.
-    The K dimension is padded to a multiple of 32 (AMX / tensor-core tile width).
-    """
+    def __init__(self, raw, k: int, m: int):
+        import torch
+
+        self.raw, self.k, self.m = raw, k, m
+        self.n, self.d = raw.shape
+        # Centre and scale in float64: distances only change by the factor ``scale``, and the
+        # low-precision copies then hold values of order 1 (no overflow of squared norms).
+        xs = raw.to(torch.float64)
+        xs -= xs.mean(dim=0)
+        self.scale = float(xs.norm(dim=1).max()) or 1.0
+        xs /= self.scale
+        self.xs = xs
+        self.sq = (xs * xs).sum(dim=1)
+        # Per-column largest |value|: scale of the input round-off in the error bound.
+        self.colmax2 = xs.abs().amax(dim=0) ** 2
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        size = min(self.n, max(PILOT_MIN, self.n // PILOT_FRACTION))
+        self.pilot = torch.randperm(self.n, generator=gen)[:size].to(raw.device)
+        # t-th smallest in the pilot ≈ the (t·n/size)-th smallest overall; aim at ~2(m+1).
+        self.pilot_t = min(size - 1, max(1, math.ceil(2 * (m + 1) * size / self.n)))
+
+    def set_tier(self, dtype, exact: bool) -> None:
+        """Database operand ``B`` whose product with a query operand is ``|x|²+|y|²-2x·y``.
+
+        Squared norms are split into a high and a low part so they keep ~16 bits even in
+        bf16; K is padded to a multiple of 32 (AMX / tensor-core tile width).
+        """
+        import torch
+
+        self.dtype, self.exact = dtype, exact
+        self.u = _UNIT_ROUNDOFF[str(dtype).removeprefix("torch.")]
+        n, d = self.xs.shape
+        hi, lo = _split(self.sq, dtype)
+        one = torch.ones(n, 1, dtype=dtype, device=self.xs.device)
+        pad = torch.zeros(n, (-(d + 4)) % 32, dtype=dtype, device=self.xs.device)
+        self.B = torch.cat([(-2 * self.xs).to(dtype), one, one, hi[:, None], lo[:, None], pad], 1)
+        self.pilot_B = self.B[self.pilot]
+
+    def query(self, rows, offset):
+        """Query operand for ``rows``: ``[x, hi, lo of (|x|² - offset), 1, 1, 0…]``."""
+        import torch
+
+        dtype = self.dtype
+        hi, lo = _split(self.sq[rows] - offset, dtype)
+        c = len(rows)
+        one = torch.ones(c, 1, dtype=dtype, device=rows.device)
+        pad = torch.zeros(c, self.B.shape[1] - self.d - 4, dtype=dtype, device=rows.device)
+        return torch.cat([self.xs[rows].to(dtype), hi[:, None], lo[:, None], one, one, pad], 1)
+
+    def chunk(self, rows):
+        """Candidates of one chunk of queries at the current tier: (d², idx, certified)."""
+        import torch
+
+        c, m, k = len(rows), self.m, self.k
+        zero = torch.zeros(c, dtype=torch.float64, device=rows.device)
+        r = zero if self.exact else self._pilot_offset(rows)
+        S = self.query(rows, r) @ self.B.T  # ≈ d² - r (scaled units), c x n
+        S[torch.arange(c, device=rows.device), rows] = float("inf")  # not its own neighbour
+        av, ai = _smallest(S, m + 1)
+        del S
+        av = av.to(torch.float64)
+        everyone = m + 1 > self.n - 1  # every other row is a candidate
+        if self.exact or everyone:
+            D, ii = self._exact(rows, ai[:, :m], torch.full((c,), m, device=rows.device))
+            return D, ii, torch.ones(c, dtype=torch.bool, device=rows.device)
+        bound = self._bound(rows, torch.maximum(av[:, 0].abs(), av[:, m].abs()))
+        # Re-rank only the candidates that could still beat the k-th (at least k of them).
+        p = (av[:, :m] <= (av[:, k - 1] + 2 * bound)[:, None]).sum(dim=1).clamp(min=k)
+        D, ii = self._exact(rows, ai[:, :m], p)
+        a_next = torch.gather(av, 1, p[:, None])[:, 0]  # smallest approx. value not re-ranked
+        ok = D[:, -1] / self.scale ** 2 <= a_next + r - bound
+        return D, ii, ok
+
+    def _pilot_offset(self, rows):
+        """≈ squared distance to the 2(m+1)-th neighbour, from a 1/8 sample of the rows."""
+        import torch
+
+        P = (self.query(rows, 0.0) @ self.pilot_B.T).float()
+        P[rows[:, None] == self.pilot[None, :]] = float("inf")
+        r = torch.topk(P, self.pilot_t, dim=1, largest=False).values[:, -1].to(torch.float64)
+        return torch.where(torch.isfinite(r), r, torch.zeros_like(r))
+
+    def _exact(self, rows, cand, p):
+        """Exact squared distances of the first ``p[i]`` candidates of each row; the k smallest.
+
+        ``Σ (y_l - x_l)²`` in float64 from the input values: no cancellation (the norm form
+        ``|x|² + |y|² - 2x·y`` loses the small distances MLE depends on).
+        """
+        import torch
+
+        c, m = cand.shape
+        if self.raw.device.type == "cpu" and CPU_RERANK == "numpy":
+            D = torch.from_numpy(_rerank_numpy(self.raw.numpy(), rows.numpy(), cand.numpy(),
+                                               p.numpy()))
+        else:
+            D = _rerank_torch(self.raw, rows, cand, p)
+        D, order = torch.sort(D, dim=1, stable=True)
+        return D[:, :self.k], torch.gather(cand, 1, order)[:, :self.k]
+
+    def _bound(self, rows, out_mag):
+        """Bound on |approximate - exact| scaled d² for each query row (see module docstring).
+
+        Input round-off: each factor of ``x·y`` carries a relative error up to ``u``
+        (variance u²/3 each), so the dot product's error has standard deviation
+        ``u·sqrt(2/3)·sqrt(Σ x_l² y_l²) <= u·sqrt(2/3)·sqrt(Σ x_l² max_j y_jl²)``; d² carries
+        twice that. Output rounding: at most ``u·|output|`` (doubled for safety). fp32
+        accumulation: ``sqrt(K)·2^-24·4`` (terms of size <= 4 after scaling to max norm 1).
+        """
+        x2 = self.xs[rows] ** 2
+        spread = (x2 @ self.colmax2).sqrt()
+        sigma = 2 * self.u * math.sqrt(2 / 3) * spread
+        acc = math.sqrt(self.d + 4) * 2.0 ** -24 * 4
+        return Z_SIGMA * sigma + 2 * self.u * out_mag + acc
+
+
+def _rerank_torch(raw, rows, cand, p):
+    """Exact candidate d² (inf beyond ``p``) with torch ops: the CUDA re-rank."""
     import torch
 
-    n, d = xs.shape
-    hi = sq.to(dtype)
-    lo = (sq - hi.to(torch.float64)).to(dtype)
-    one = torch.ones(n, 1, dtype=dtype, device=xs.device)
-    pad = (-(d + 4)) % 32
-    z = torch.zeros(n, pad, dtype=dtype, device=xs.device)
-    A = torch.cat([xs.to(dtype), hi[:, None], lo[:, None], one, one, z], dim=1)
-    B = torch.cat([(-2 * xs).to(dtype), one, one, hi[:, None], lo[:, None], z], dim=1)
-    return A, B
-
-
-def _offset_operand(A, rows, r, d0):
-    """Query operand for ``rows`` with ``r`` subtracted from its squared norm (columns d0, d0+1)."""
-    import torch
-
-    Aq = A[rows]  # advanced indexing copies
-    full = Aq[:, d0].to(torch.float64) + Aq[:, d0 + 1].to(torch.float64) - r
-    hi = full.to(A.dtype)
-    Aq[:, d0] = hi
-    Aq[:, d0 + 1] = (full - hi.to(torch.float64)).to(A.dtype)
-    return Aq
-
-
-def _chunk(rows, raw, xs, sq, A, B, pilot, k, m, dtype, ymax, scale, *, exact):
-    """Candidates for one chunk of queries at one precision; returns (d², idx, certified)."""
-    import torch
-
-    dev = xs.device
-    c = len(rows)
-    ar = torch.arange(c, device=dev)
-    # Pilot: approximate squared distance to the t-th nearest of a 1/8 sample ≈ D_(k+m).
-    if exact:
-        r = torch.zeros(c, dtype=torch.float64, device=dev)
-    else:
-        P = (A[rows] @ B[pilot].T).float()
-        P[rows[:, None] == pilot[None, :]] = float("inf")
-        t = min(len(pilot) - 1, max(1, math.ceil(m * len(pilot) / xs.shape[0])))
-        r = torch.topk(P, t, dim=1, largest=False).values[:, -1].to(torch.float64)
-        r = torch.where(torch.isfinite(r), r, torch.zeros_like(r))
-        del P
-    S = _offset_operand(A, rows, r, xs.shape[1]) @ B.T
-    if S.dtype != torch.float32 and S.dtype != torch.float64 and dev.type == "cpu":
-        S = S.float()  # CPU topk on bf16 is ~4x slower than on float32 (measured, torch 2.x)
-    S[ar, rows] = float("inf")  # the point itself is not its own neighbour
-    want = min(m + 1, S.shape[1] - 1)
-    av, ai = torch.topk(S, want, dim=1, largest=False)
-    del S
-    cand = ai[:, :m]
-    # Exact float64 squared distances of the candidates, from the unscaled input values.
+    c, m = cand.shape
+    D = torch.full((c, m), float("inf"), dtype=torch.float64, device=raw.device)
+    sub = max(1, (64 * 2 ** 20) // (8 * m * raw.shape[1]))
     q = raw[rows].to(torch.float64)
-    D = torch.empty((c, m), dtype=torch.float64, device=dev)
-    sub = max(1, (32 * 2 ** 20) // (8 * m * raw.shape[1]))
     for s in range(0, c, sub):
-        diff = raw[cand[s:s + sub]].to(torch.float64) - q[s:s + sub, None, :]
-        D[s:s + sub] = (diff * diff).sum(dim=2)
-    D, order = torch.sort(D, dim=1, stable=True)
-    ii = torch.gather(cand, 1, order)[:, :k]
-    D = D[:, :k]
-    if exact or want <= m:  # final tier, or every other row is a candidate
-        return D, ii, torch.ones(c, dtype=torch.bool, device=dev)
-    a_next = av[:, m].to(torch.float64) + r  # smallest approximate d² left out (scaled units)
-    Dk_scaled = D[:, -1] / scale ** 2
-    out_mag = torch.maximum(av[:, m].to(torch.float64).abs(), (Dk_scaled - r).abs())
-    bound = _error_bound(dtype, sq[rows].sqrt(), ymax, out_mag, xs.shape[1])
-    ok = Dk_scaled <= a_next - bound
-    return D, ii, ok
+        w = int(p[s:s + sub].max())
+        diff = raw[cand[s:s + sub, :w]].to(torch.float64) - q[s:s + sub, None, :]
+        D[s:s + sub, :w] = (diff * diff).sum(dim=2)
+    return D
 
 
-def _error_bound(dtype, xnorm, ymax, out_mag, dim):
-    """Bound on |approximate - exact| scaled squared distance for one query row.
+def _rerank_numpy(raw, rows, cand, p):
+    """Exact candidate d² (inf beyond ``p``) with numpy, in cache-sized blocks on threads.
 
-    Input round-off: each factor of ``x·y`` carries a relative error up to ``u`` (uniform,
-    variance u²/3), so the dot product's error has standard deviation
-    ``u·sqrt(2/3)·sqrt(Σ x_l² y_l²) <= u·sqrt(2/3)·|x|·max|y_l|``; d² carries twice that.
-    Output rounding: at most ``u·|output|``. fp32 accumulation: ``sqrt(dim)·2^-24·4`` (terms of
-    size <= 4 after scaling to max norm 1).
+    Measured on the 2-core CPU: blocks of 8 queries (gather, cast, subtract, einsum) run at
+    ~3.5 ns per value against ~15 for torch's gather + vector_norm(dtype=float64).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    c, m = cand.shape
+    D = np.full((c, m), np.inf)
+    sub = 8
+
+    def block(lo, hi):
+        for s in range(lo, hi, sub):
+            w = int(p[s:s + sub].max())
+            diff = np.take(raw, cand[s:s + sub, :w], axis=0).astype(np.float64)
+            diff -= raw[rows[s:s + sub], None, :]
+            D[s:s + sub, :w] = np.einsum("ijk,ijk->ij", diff, diff)
+
+    workers = max(1, torch.get_num_threads())
+    step = -(-c // (workers * sub)) * sub
+    with ThreadPoolExecutor(workers) as ex:  # numpy releases the GIL in take/subtract/einsum
+        list(ex.map(lambda lo: block(lo, min(c, lo + step)), range(0, c, step)))
+    return D
+
+
+def _split(v, dtype):
+    """High and low parts of a float64 vector in ``dtype`` (hi + lo ≈ v to ~2·precision)."""
+    import torch
+
+    hi = v.to(dtype)
+    return hi, (v - hi.to(torch.float64)).to(dtype)
+
+
+def _smallest(S, want: int):
+    """The ``want`` smallest entries of each row of ``S`` (ascending) and their columns.
+
+    The scores are offset so that about 2·want entries per row are negative: one pass finds
+    those, a small per-row sort orders them, and rows with too few fall back to ``topk``.
+    CPU ``topk`` over whole rows costs several passes (and is ~4x slower on bf16): measured
+    here, the single negative-entry pass is 3-10x cheaper.
     """
     import torch
 
-    u = _UNIT_ROUNDOFF[str(dtype).removeprefix("torch.")]
-    sigma = 2 * u * math.sqrt(2 / 3) * xnorm * ymax
-    acc = math.sqrt(dim + 4) * 2.0 ** -24 * 4
-    return Z_SIGMA * sigma + 2 * u * out_mag + acc + torch.zeros_like(xnorm)
+    c, n = S.shape
+    want = min(want, n - 1)
+    flat = _flat_negative(S)
+    if len(flat) > SURVIVOR_LIMIT * c * want:  # offset far off: plain topk is cheaper
+        return _topk(S, torch.arange(c, device=S.device), want)
+    r, j = flat // n, flat % n  # row-major: r ascending
+    cnt = torch.bincount(r, minlength=c)
+    pos = torch.arange(len(r), device=S.device) - (torch.cumsum(cnt, 0) - cnt)[r]
+    width = max(want, int(cnt.max()) if len(cnt) else 0)
+    M = torch.full((c, width), float("inf"), device=S.device)
+    J = torch.zeros((c, width), dtype=torch.int64, device=S.device)
+    M[r, pos] = S.view(-1)[flat].float()
+    J[r, pos] = j
+    M, order = torch.sort(M, dim=1)
+    av, ai = M[:, :want], torch.gather(J, 1, order[:, :want])
+    short = torch.nonzero(cnt < want).flatten()
+    if len(short):
+        av[short], ai[short] = _topk(S, short, want)
+    return av, ai
+
+
+def _flat_negative(S):
+    """Flat indices of the negative entries of ``S`` (sign bit set), ascending."""
+    import torch
+
+    if S.device.type == "cpu":
+        # numpy's compare + flatnonzero is ~2.5x faster than torch's nonzero on CPU (measured)
+        a = S.view(torch.int16).numpy() if S.dtype == torch.bfloat16 else S.numpy()
+        return torch.from_numpy(np.flatnonzero(a < 0))
+    neg = S.view(torch.int16) < 0 if S.dtype == torch.bfloat16 else S < 0
+    return torch.nonzero(neg.view(-1)).squeeze(1)
+
+
+def _topk(S, rows, want):
+    import torch
+
+    v, i = torch.topk(S[rows].float(), want, dim=1, largest=False)
+    return v, i
