@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from embdim.checkpoint import write_safetensors
+from embdim.checkpoint import atomic_write, safetensors_bytes_header, write_safetensors
 
 KEYS = {"n", "n_unique", "d", "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq",
         "variance", "q", "mean_norm_ratio", "isotropy", "pca_dim_90", "pca_dim_95", "pca_dim_99",
@@ -60,6 +60,23 @@ def test_safetensors_fp16_with_tensor_and_out(tmp_path, matrix):
     assert eye["mean_cosine"] == pytest.approx(0.0, abs=1e-12)
     assert eye["effective_rank"] == pytest.approx(16.0)
     assert eye["top_sv_share"] == pytest.approx(1 / 16)
+
+
+def test_safetensors_bf16_is_widened_exactly(tmp_path, matrix):
+    # bf16 = the top 16 bits of a float32; numpy has no bf16, so write the bytes by hand.
+    u16 = (matrix.view(np.uint32) >> 16).astype("<u2")
+    widened = (u16.astype(np.uint32) << 16).view(np.float32)
+    path = tmp_path / "bf16.safetensors"
+    header = safetensors_bytes_header({"gpt_neox.embed_in.weight": ("BF16", matrix.shape, u16.nbytes)})
+    atomic_write(path, [header, u16.tobytes()])
+    np.save(tmp_path / "widened.npy", widened)
+    r_bf16 = embdim("geometry", path, "--json")
+    r_ref = embdim("geometry", tmp_path / "widened.npy", "--json")
+    assert r_bf16.returncode == 0 and r_ref.returncode == 0, r_bf16.stderr + r_ref.stderr
+    a, b = json.loads(r_bf16.stdout), json.loads(r_ref.stdout)
+    assert a["dtype"] == "BF16"
+    for key in KEYS - {"input", "dtype", "tensor"}:
+        assert a[key] == pytest.approx(b[key], rel=1e-12), key
 
 
 def test_human_output(tmp_path, matrix):
