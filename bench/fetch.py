@@ -38,11 +38,13 @@ from tests.hubserver import FakeHub  # noqa: E402
 def checkpoint(vocab: int, dim: int, params: int, dtype: str) -> "OrderedDict":
     t = pythia_like_tensors(vocab, dim, dtype, seed=1)
     rest = params - sum(x.nbytes // 2 for x in t.values())  # parameters still to add (2 B each in fp16)
-    if rest > 0:
-        rows = max(1, rest // dim)
-        filler = np.random.default_rng(2).standard_normal((rows, dim), dtype=np.float32) * 0.02
-        t["gpt_neox.layers.1.mlp.dense_4h_to_h.weight"] = raw_from_float32(filler, dtype)
-    return t
+    if rest <= 0:
+        return t
+    rows = max(1, rest // dim)
+    filler = raw_from_float32(np.random.default_rng(2).standard_normal((rows, dim), dtype=np.float32) * 0.02, dtype)
+    # Third in order, so the 2-shard layouts put it in shard 1 beside embed_in, as in Pythia-12b's shard 1
+    items = list(t.items())
+    return OrderedDict(items[:2] + [("gpt_neox.layers.1.mlp.dense_4h_to_h.weight", filler)] + items[2:])
 
 
 def main() -> None:

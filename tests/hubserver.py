@@ -310,6 +310,12 @@ def _make_handler(hub: FakeHub, server: str):
         def log_message(self, *args) -> None:  # keep test output clean
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes: without NODELAY, Nagle + the client's delayed
+            # ACK add ~40 ms to every small answer (real Hub servers do not behave like that).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         # -- plumbing ---------------------------------------------------------------------------
         def _begin(self) -> None:
             parts = urlsplit(self.path)
