@@ -6,7 +6,8 @@ Same architecture as Pythia: pre-LayerNorm blocks with the *parallel* residual
 ``[q | k | v]`` (HF's ``view(B, T, heads, 3 * head_size)``), partial rotary embeddings
 (``rotary_pct``, GPT-NeoX ``rotate_half`` convention), exact GELU, untied ``embed_out``.
 A checkpoint written from :meth:`GPTNeoX.hf_state_dict` plus :func:`hf_config` loads in
-``transformers`` without renaming.
+``transformers`` without renaming (checked by hand with transformers 5.24: logits of a random
+fp32 2-layer model loaded through ``GPTNeoXForCausalLM.from_pretrained`` agree to 2e-7).
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class TrainSettings:
 
     optimizer: str = "adam"
     steps: int = 600
-    seed: int = 1234
+    seed: int = 0
     every: int = 100          # checkpoint interval after the log-spaced ones (Pythia: 1000)
     batch_size: int = 16
     seq_len: int = 128
