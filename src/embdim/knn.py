@@ -196,8 +196,8 @@ class _Context:
         xs /= self.scale
         self.xs = xs
         self.sq = (xs * xs).sum(dim=1)
-        # Per-column largest |value|: scale of the input round-off in the error bound.
-        self.colmax2 = xs.abs().amax(dim=0) ** 2
+        # sqrt(Σ_l x_l² max_j y_jl²) per row: scale of the input round-off (see _bound).
+        self.spread = ((xs * xs) @ (xs.abs().amax(dim=0) ** 2)).sqrt()
         gen = torch.Generator(device="cpu").manual_seed(0)
         size = min(self.n, max(PILOT_MIN, self.n // PILOT_FRACTION))
         self.pilot = torch.randperm(self.n, generator=gen)[:size].to(raw.device)
@@ -218,19 +218,16 @@ class _Context:
         hi, lo = _split(self.sq, dtype)
         one = torch.ones(n, 1, dtype=dtype, device=self.xs.device)
         pad = torch.zeros(n, (-(d + 4)) % 32, dtype=dtype, device=self.xs.device)
-        self.B = torch.cat([(-2 * self.xs).to(dtype), one, one, hi[:, None], lo[:, None], pad], 1)
+        x = self.xs.to(dtype)
+        self.B = torch.cat([-2 * x, one, one, hi[:, None], lo[:, None], pad], 1)
+        self.A = torch.cat([x, hi[:, None], lo[:, None], one, one, pad], 1)
         self.pilot_B = self.B[self.pilot]
 
     def query(self, rows, offset):
         """Query operand for ``rows``: ``[x, hi, lo of (|x|² - offset), 1, 1, 0…]``."""
-        import torch
-
-        dtype = self.dtype
-        hi, lo = _split(self.sq[rows] - offset, dtype)
-        c = len(rows)
-        one = torch.ones(c, 1, dtype=dtype, device=rows.device)
-        pad = torch.zeros(c, self.B.shape[1] - self.d - 4, dtype=dtype, device=rows.device)
-        return torch.cat([self.xs[rows].to(dtype), hi[:, None], lo[:, None], one, one, pad], 1)
+        Aq = self.A[rows]  # advanced indexing copies
+        Aq[:, self.d], Aq[:, self.d + 1] = _split(self.sq[rows] - offset, self.dtype)
+        return Aq
 
     def chunk(self, rows):
         """Candidates of one chunk of queries at the current tier: (d², idx, certified)."""
@@ -291,9 +288,7 @@ class _Context:
         twice that. Output rounding: at most ``u·|output|`` (doubled for safety). fp32
         accumulation: ``sqrt(K)·2^-24·4`` (terms of size <= 4 after scaling to max norm 1).
         """
-        x2 = self.xs[rows] ** 2
-        spread = (x2 @ self.colmax2).sqrt()
-        sigma = 2 * self.u * math.sqrt(2 / 3) * spread
+        sigma = 2 * self.u * math.sqrt(2 / 3) * self.spread[rows]
         acc = math.sqrt(self.d + 4) * 2.0 ** -24 * 4
         return Z_SIGMA * sigma + 2 * self.u * out_mag + acc
 
