@@ -24,14 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from huggingface_hub import HfApi, hf_hub_url
-from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
-                                    RepositoryNotFoundError, RevisionNotFoundError)
+from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, HFValidationError,
+                                    OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
 from huggingface_hub.hf_api import RepoFile
 
 from . import __version__
 from .checkpoint import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
                          read_tensor_bytes, resolve_tensor_name)
-from .errors import HubError, NotFoundError, TensorNotFoundError
+from .errors import HubError, InputError, NotFoundError, TensorNotFoundError
 from .rangeread import NETWORK_ERRORS, RETRY_STATUS, RangeReader, _retry_after
 
 
@@ -88,6 +88,9 @@ class HubClient(RangeReader):
         while True:
             try:
                 return fn()
+            except HFValidationError as e:
+                raise InputError(f"{repo_id!r} is neither a directory nor a valid Hub repo id "
+                                 "(namespace/name)", **ctx) from e
             except OfflineModeIsEnabled as e:
                 raise HubError(f"{what}: HF_HUB_OFFLINE is set; unset it to reach the Hub", **ctx) from e
             except GatedRepoError as e:

@@ -162,3 +162,10 @@ def test_local_run_directory(tmp_path):
         assert read_safetensors(out)[1] == expected[step][EMBED_IN].data
     p = embdim(["fetch", str(run), "--revision", "step30", "--out", str(tmp_path / "x.npy")], None, tmp_path)
     assert p.returncode == 3 and "step30" in p.stderr
+
+
+def test_neither_directory_nor_repo_id_is_bad_input(tmp_path):
+    for cmd in (["fetch", str(tmp_path / "no-such-dir") + "/", "--revision", "x", "--out", str(tmp_path / "e.npy")],
+                ["revisions", "a/b/c"]):
+        p = embdim(cmd, None, tmp_path, HF_ENDPOINT="http://127.0.0.1:9")
+        assert p.returncode == 2 and "valid Hub repo id" in p.stderr and "Traceback" not in p.stderr
