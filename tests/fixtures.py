@@ -278,3 +278,31 @@ def evil_bin(command: str, module: str = "os", func: str = "system", prefix: str
     """A torch-zip ``pytorch_model.bin`` whose ``data.pkl`` is :func:`evil_pickle`."""
     return zip_stored([(f"{prefix}/data.pkl", evil_pickle(command, module, func)),
                        (f"{prefix}/version", b"3\n")], zip64=False)
+
+
+# -- helpers for tests that run embdim / snakemake in a subprocess ------------------------------------
+def hub_env(hub, home=None, token: str | None = None, base: dict | None = None) -> dict:
+    """Environment for a subprocess that must talk to ``hub``: HF_ENDPOINT (read by huggingface_hub at
+    import), no telemetry request, fast retries, and (with ``home``) an empty HF_HOME so no stored login
+    from the machine is used. ``HF_*`` variables of ``base`` (default ``os.environ``) are dropped."""
+    import os
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1", EMBDIM_BACKOFF_BASE="0.01")
+    if home is not None:
+        env["HF_HOME"] = str(home)
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+try:  # a ready-made pytest fixture: `from tests.fixtures import fake_hub`
+    import pytest
+
+    @pytest.fixture
+    def fake_hub(tmp_path):
+        """A started :class:`tests.hubserver.FakeHub`, stopped after the test."""
+        from tests.hubserver import FakeHub
+        with FakeHub(tmp_path) as hub:
+            yield hub
+except ImportError:  # pragma: no cover - fixtures used outside pytest (bench)
+    pass
