@@ -31,7 +31,7 @@ from huggingface_hub.hf_api import RepoFile
 from . import __version__
 from .checkpoint import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
                          read_tensor_bytes, resolve_tensor_name)
-from .errors import HubError, InputError, NotFoundError, TensorNotFoundError
+from .errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
 from .rangeread import NETWORK_ERRORS, RETRY_STATUS, RangeReader, _retry_after
 
 
@@ -68,6 +68,7 @@ class FetchResult:
                 "tensor": self.tensor, "dtype": self.dtype, "shape": list(self.shape),
                 "bytes_downloaded": self.bytes_downloaded, "blob_sha256": self.blob_sha256,
                 "tensor_sha256": hashlib.sha256(self.raw).hexdigest()}
+
 
 class HubClient(RangeReader):
     """Talks to the Hub (``HF_ENDPOINT`` or ``endpoint``): API calls with retries + ranged reads.
@@ -208,11 +209,11 @@ class HubClient(RangeReader):
             if entry is None:
                 return out
             if entry.endswith(".index.json"):
-                wm = self._read_index(repo, branch.target_commit, files[entry])
-                try:
+                try:  # an unreadable index or a tensor it does not list: nothing to fetch there
+                    wm = self._read_index(repo, branch.target_commit, files[entry])
                     entry = posixpath.normpath(posixpath.join(posixpath.dirname(entry),
                                                               wm[resolve_tensor_name(wm, tensor)]))
-                except TensorNotFoundError:
+                except (TensorNotFoundError, CheckpointError):
                     return out
                 if entry not in files:
                     return out
