@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from typing import Callable
 from urllib.parse import urljoin, urlsplit
@@ -46,7 +47,13 @@ TIMEOUT = httpx2.Timeout(30.0, read=120.0)
 
 # -- byte accounting ----------------------------------------------------------------------------------
 class _Counter:
-    n = 0
+    def __init__(self):
+        self.n = 0
+        self.lock = threading.Lock()  # `revisions` lists branches from several threads
+
+    def add(self, k: int) -> None:
+        with self.lock:
+            self.n += k
 
 
 COUNTER = _Counter()
@@ -58,7 +65,7 @@ class _CountingStream(httpx2.SyncByteStream):
 
     def __iter__(self):
         for chunk in self._inner:
-            COUNTER.n += len(chunk)
+            COUNTER.add(len(chunk))
             yield chunk
 
     def close(self) -> None:
@@ -93,7 +100,6 @@ def _install_counting_client() -> None:
         _INSTALLED = True
 
 
-
 def _retry_after(headers) -> float | None:
     """Seconds from ``Retry-After`` (delta-seconds, fractional accepted, or an HTTP date)."""
     v = headers.get("retry-after")
@@ -115,12 +121,11 @@ def _etag(v: str | None) -> str | None:
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     u = urlsplit(url)
-    return u.scheme, (u.hostname or "").lower(), u.port
+    return u.scheme, (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(u.scheme)
 
 
 def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
 
 
 class RangeReader:
