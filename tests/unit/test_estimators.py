@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: MIT
+"""MLE and TwoNN through embdim.estimate against independent references and data of known ID."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import embdim
+from embdim.errors import InputError
+from embdim.estimators import dedup_rows, mle_global, twonn
+from tests import reference as ref
+
+# estimate() on exact float64 kNN must reproduce the reference pipeline (dedup -> brute-force
+# kNN -> formula) to float64 round-off; 1e-9 leaves room for summation order only.
+EXACT = 1e-9
+
+
+def _reference(X, estimator, k=10):
+    U = ref.unique_rows(X)
+    d, _ = ref.brute_knn(U, 2 if estimator == "twonn" else k)
+    if estimator == "twonn":
+        return ref.twonn_reference(d[:, 0], d[:, 1]), len(U)
+    return ref.mle_reference(d), len(U)
+
+
+@pytest.mark.parametrize("estimator", ["mle", "twonn"])
+@pytest.mark.parametrize("precision", ["bf16", "fp64"])
+def test_estimate_matches_reference_pipeline(estimator, precision):
+    rng = np.random.default_rng(0)
+    X = ref.linear_subspace(600, 7, 48, 0.05, rng)
+    got = embdim.estimate(X, estimator=estimator, k=10, device="cpu", precision=precision)
+    want, n_unique = _reference(X, estimator)
+    if estimator == "mle":
+        assert got.id == pytest.approx(want["harmonic"], rel=EXACT)
+        assert got.id_harmonic == got.id
+        assert got.id_mean == pytest.approx(want["mean"], rel=EXACT)
+        assert got.id_median == pytest.approx(want["median"], rel=EXACT)
+        assert got.k == 10
+    else:
+        assert got.id == pytest.approx(want, rel=EXACT)
+        assert got.k == 2
+    assert (got.n, got.n_unique, got.ed) == (600, n_unique, 48)
+    assert got.redundancy == pytest.approx((48 - got.id) / 48)
+
+
+def test_formulas_on_hand_made_distances():
+    # Distances T_j = j^(1/d) are the expected neighbour radii for a d-dim uniform density:
+    # MLE over them is exactly d * (k-1) / Σ_j ln(k/j).
+    k, d = 10, 3.0
+    T = np.tile(np.arange(1, k + 1) ** (1 / d), (5, 1))
+    expected = d * (k - 1) / np.sum(np.log(k / np.arange(1, k)))
+    assert mle_global(T)["id"] == pytest.approx(expected, rel=1e-12)
+    rng = np.random.default_rng(1)
+    r1 = rng.random(1000) + 0.1
+    r2 = r1 * rng.pareto(4.0, 1000) + r1  # mu ~ Pareto(1, 4) exactly
+    assert twonn(r1, r2)["id"] == pytest.approx(ref.twonn_reference(r1, r2), rel=1e-12)
+
+
+# Known-ID data, n = 2000, k = 10. Tolerances: the harmonic-mean MLE and TwoNN each have a
+# relative standard error of roughly 1/sqrt(n(k-1)/k) ~ 2.4% (MLE) and 1/sqrt(0.9 n) ~ 2.4%
+# (TwoNN) here; 10% is about four standard errors. The hypercube has a boundary, where both
+# estimators are biased low (Levina & Bickel 2004, Fig. 1; Facco et al. 2017): 15%.
+KNOWN = [
+    ("linear subspace + noise", lambda r: ref.linear_subspace(2000, 5, 40, 1e-3, r), 5, 0.10),
+    ("sphere S^3 in R^20", lambda r: ref.sphere(2000, 3, 20, r), 3, 0.10),
+    ("swiss roll", lambda r: ref.swiss_roll(2000, r), 2, 0.10),
+    ("uniform hypercube [0,1]^4", lambda r: ref.hypercube(2000, 4, r), 4, 0.15),
+    ("1-d curve in R^50", lambda r: ref.curve(2000, 50, r), 1, 0.10),
+]
+
+
+@pytest.mark.parametrize("name,make,true_id,tol", KNOWN, ids=[k[0] for k in KNOWN])
+@pytest.mark.parametrize("estimator", ["mle", "twonn"])
+def test_known_intrinsic_dimension(name, make, true_id, tol, estimator):
+    X = make(np.random.default_rng(7))
+    res = embdim.estimate(X, estimator=estimator, device="cpu")
+    assert res.id == pytest.approx(true_id, rel=tol), (name, estimator, res.id)
+
+
+def test_duplicates_and_zero_padding_rows_are_removed():
+    rng = np.random.default_rng(2)
+    X = ref.sphere(500, 4, 16, rng)
+    padded = np.vstack([X, np.zeros((7, 16)), X[:20], -0.0 * np.ones((1, 16))])  # -0.0 == 0.0
+    res = embdim.estimate(padded, "mle", k=10, device="cpu")
+    clean = embdim.estimate(np.vstack([X, np.zeros((1, 16))]), "mle", k=10, device="cpu")
+    assert (res.n, res.n_unique) == (len(padded), 501)
+    assert res.to_dict()["n_duplicates"] == len(padded) - 501
+    assert res.id == pytest.approx(clean.id, rel=1e-12)
+    assert np.isfinite(res.id)
+
+
+def test_fp16_input_is_upcast_exactly():
+    rng = np.random.default_rng(3)
+    X16 = ref.linear_subspace(800, 6, 32, 0.01, rng).astype(np.float16)
+    got = embdim.estimate(X16, "mle", device="cpu")
+    want, _ = _reference(X16.astype(np.float64), "mle")
+    assert got.id == pytest.approx(want["harmonic"], rel=EXACT)
+
+
+def test_bf16_torch_tensor_input():
+    import torch
+
+    rng = np.random.default_rng(4)
+    T = torch.from_numpy(ref.sphere(600, 3, 12, rng)).to(torch.bfloat16)
+    got = embdim.estimate(T, "twonn", device="cpu")
+    want, n_unique = _reference(T.float().numpy().astype(np.float64), "twonn")
+    assert got.id == pytest.approx(want, rel=EXACT)
+    assert got.n_unique == n_unique
+
+
+def test_input_array_is_not_modified():
+    X = np.random.default_rng(5).standard_normal((300, 8))
+    before = X.copy()
+    embdim.estimate(X, "mle", device="cpu")
+    assert np.array_equal(X, before)
+
+
+def test_pointwise_on_request():
+    X = ref.sphere(400, 2, 6, np.random.default_rng(6))
+    res = embdim.estimate(X, "mle", device="cpu", return_pointwise=True)
+    local = ref.mle_reference(ref.brute_knn(X, 10)[0])["local"]
+    np.testing.assert_allclose(res.pointwise, local, rtol=EXACT)
+    assert len(res.to_dict()["pointwise"]) == 400
+    assert "pointwise" not in embdim.estimate(X, "mle", device="cpu").to_dict()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_rejected(bad):
+    X = np.random.default_rng(7).standard_normal((50, 4))
+    X[13, 2] = bad
+    with pytest.raises(InputError, match="row 13"):
+        embdim.estimate(X, device="cpu")
+
+
+def test_too_few_unique_rows():
+    X = np.repeat(np.eye(4), 5, axis=0)  # 20 rows, 4 unique
+    with pytest.raises(InputError, match="unique"):
+        embdim.estimate(X, "mle", k=4, device="cpu")
+    assert embdim.estimate(X, "mle", k=3, device="cpu").n_unique == 4  # k + 1 = 4 is enough
+    with pytest.raises(InputError, match="unique"):
+        embdim.estimate(X[:8], "twonn", device="cpu")  # 2 unique rows < 3
+
+
+@pytest.mark.parametrize("kwargs", [dict(estimator="pca"), dict(k=1), dict(k=2.5), dict(k=True)])
+def test_bad_arguments(kwargs):
+    with pytest.raises(InputError):
+        embdim.estimate(np.random.default_rng(8).standard_normal((40, 3)), device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(10,), (2, 3, 4), (0, 3)])
+def test_not_a_matrix(shape):
+    with pytest.raises(InputError):
+        embdim.estimate(np.ones(shape), device="cpu")
+
+
+def test_dedup_rows_keeps_first_occurrence_in_order():
+    X = np.array([[1.0, 2.0], [0.0, -0.0], [1.0, 2.0], [3.0, 4.0], [-0.0, 0.0]])
+    U, first = dedup_rows(X)
+    assert first.tolist() == [0, 1, 3]
+    assert U.tolist() == [[1.0, 2.0], [0.0, 0.0], [3.0, 4.0]]
+
+
+def test_json_dict_has_contract_keys():
+    X = ref.sphere(300, 2, 5, np.random.default_rng(9))
+    d = embdim.estimate(X, "mle", device="cpu").to_dict()
+    assert {"estimator", "k", "id", "ed", "redundancy", "n", "n_unique", "id_harmonic", "id_mean",
+            "id_median"} <= set(d)
+    t = embdim.estimate(X, "twonn", k=7, device="cpu").to_dict()
+    assert t["k"] == 2 and t["estimator"] == "twonn"

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: MIT
+"""Exact kNN (embdim.knn) against an independent float64 brute force (tests/reference.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import embdim.knn as knn_mod
+from embdim.errors import InputError
+from embdim.knn import knn
+from tests.reference import brute_knn, linear_subspace
+
+# Distances are recomputed in float64 from the inputs, so they must agree with the brute force
+# to float64 round-off (sum of d squares: relative error ~ d * 2^-53 < 1e-12 here).
+RTOL = 1e-12
+
+
+@pytest.fixture(params=["numpy", "torch"])
+def kernels(request, monkeypatch):
+    """Both CPU kernels: "torch" is the code the CUDA device runs, here on the CPU."""
+    monkeypatch.setattr(knn_mod, "CPU_KERNELS", request.param)
+    return request.param
+
+
+def _data(kind: str, rng) -> np.ndarray:
+    if kind == "gauss":  # high intrinsic dimension: near-equal distances, bf16 must fall back
+        X = rng.standard_normal((700, 300))
+    elif kind == "low-rank":
+        X = linear_subspace(700, 6, 120, 1e-2, rng) + 3.0  # offset: centring must not matter
+    elif kind == "fp16":
+        X = rng.standard_normal((600, 64)).astype(np.float16).astype(np.float32)
+    else:  # integer lattice: many exactly tied distances
+        X = rng.integers(0, 4, size=(500, 5)).astype(np.float64)
+        X = np.unique(X, axis=0)
+    return X
+
+
+@pytest.mark.parametrize("kind", ["gauss", "low-rank", "fp16", "lattice"])
+@pytest.mark.parametrize("precision", ["bf16", "fp32", "fp64"])
+def test_distances_equal_brute_force(kind, precision, kernels):
+    X = _data(kind, np.random.default_rng(1))
+    k = 7
+    ref_d, ref_i = brute_knn(X, k)
+    res = knn(X, k, device="cpu", precision=precision, chunk=97)  # uneven chunks on purpose
+    np.testing.assert_allclose(res.dist, ref_d, rtol=RTOL, atol=0)
+    # Indices are only defined up to ties: check they point at rows at the reported distance.
+    got = np.sqrt(((X[:, None, :].astype(np.float64) - X[res.idx]) ** 2).sum(-1))
+    np.testing.assert_allclose(got, res.dist, rtol=RTOL, atol=0)
+    assert (res.idx != np.arange(len(X))[:, None]).all()  # a point is never its own neighbour
+    if kind in ("low-rank", "fp16"):  # no ties: the neighbour lists themselves must match
+        assert (res.idx == ref_i).all()
+    assert sum(res.tiers.values()) == len(X)
+
+
+def test_high_dimensional_gaussian_exercises_fallback_tiers():
+    # Near-equal distances (intrinsic dimension ~ 300) leave bf16 uncertain for some rows;
+    # they must be settled by a later tier and still be exact.
+    X = _data("gauss", np.random.default_rng(2))
+    res = knn(X, 10, device="cpu", precision="bf16", extra=1)
+    assert res.tiers.get("float32", 0) + res.tiers.get("float64", 0) > 0, res.tiers
+    np.testing.assert_allclose(res.dist, brute_knn(X, 10)[0], rtol=RTOL)
+
+
+def test_duplicates_give_zero_distances():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 8))
+    X[50] = X[10]
+    X[150:160] = 0.0  # zero padding rows
+    res = knn(X, 3, device="cpu")
+    np.testing.assert_allclose(res.dist, brute_knn(X, 3)[0], rtol=RTOL, atol=1e-300)
+    assert res.dist[10, 0] == 0 and res.dist[50, 0] == 0 and (res.dist[150:160, :3] == 0).all()
+
+
+def test_every_other_row_is_a_candidate():
+    X = np.random.default_rng(4).standard_normal((12, 3))
+    res = knn(X, 11, device="cpu")  # k = n - 1
+    np.testing.assert_allclose(res.dist, brute_knn(X, 11)[0], rtol=RTOL)
+
+
+def test_float64_input_keeps_precision():
+    # Two points 1e-9 apart at norm ~1e3: float32 and the norm expansion would both lose them.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 10)) + 1e3
+    X[1] = X[0] + 1e-9 * rng.standard_normal(10)
+    res = knn(X, 2, device="cpu")
+    np.testing.assert_allclose(res.dist[0, 0], np.linalg.norm(X[1] - X[0]), rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [0, -1, 12])
+def test_bad_k(k):
+    with pytest.raises(InputError):
+        knn(np.zeros((12, 2)) + np.arange(12)[:, None], k, device="cpu")
+
+
+def test_bad_device_and_precision():
+    X = np.arange(20.0).reshape(10, 2)
+    with pytest.raises(InputError):
+        knn(X, 2, device="tpu")
+    with pytest.raises(InputError):
+        knn(X, 2, device="cpu", precision="int8")
+
+
+def test_cuda_request():
+    import torch
+
+    X = np.random.default_rng(6).standard_normal((300, 16))
+    if torch.cuda.is_available():  # on a GPU machine the CUDA path must give the CPU answer
+        res = knn(X, 5, device="cuda")
+        assert res.device == "cuda"
+        np.testing.assert_allclose(res.dist, brute_knn(X, 5)[0], rtol=RTOL)
+    else:
+        with pytest.raises(InputError, match="CUDA"):
+            knn(X, 5, device="cuda")
