@@ -204,3 +204,40 @@ def test_local_file_reader(tmp_path):
         info = locate_tensor(f.read_range, f.size, p.name, "embed_out")
         assert read_tensor_bytes(f.read_range, info) == tensors[EMBED_OUT].data
         assert f.bytes_read < tensors[EMBED_OUT].nbytes + 8192 < p.stat().st_size
+
+
+def _many_tensors(n: int, dtype: str = "F16"):
+    from collections import OrderedDict
+    from tests.fixtures import raw_from_float32
+    rng = np.random.default_rng(0)
+    t = OrderedDict((f"model.layers.{i}.mlp.up_proj.weight", raw_from_float32(rng.standard_normal((2, 3)), dtype))
+                    for i in range(n))
+    t[EMBED_IN] = raw_from_float32(rng.standard_normal((50, 8)), dtype)
+    return t
+
+
+def test_long_safetensors_header_costs_one_exact_second_read():
+    tensors = _many_tensors(150)
+    data = safetensors_file(tensors)
+    n = struct.unpack("<Q", data[:8])[0]
+    assert n > 4096  # the header does not fit the speculative first read
+    rd = Reader(data)
+    info = locate_tensor(rd, len(data), "model.safetensors", "embed_in")
+    assert rd.calls == [(0, 4096), (4096, 8 + n)]
+    assert read_tensor_bytes(rd, info) == tensors[EMBED_IN].data
+
+
+def test_large_zip_central_directory_is_read_exactly():
+    tensors = _many_tensors(150)
+    data = torch_bin_file(tensors)
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    assert len(zf.infolist()) > 150  # central directory ~12 KB: larger than the 4 KiB tail read
+    rd = Reader(data)
+    info = locate_tensor(rd, len(data), "pytorch_model.bin", "embed_in")
+    assert read_tensor_bytes(rd, info) == tensors[EMBED_IN].data
+    assert len(rd.calls) == 5
+    # no byte read twice, except the <= 128-byte guess past a local header (torchzip.LOCAL_EXTRA_GUESS)
+    seen = np.zeros(len(data), np.int32)
+    for s, e in rd.calls:
+        seen[s:e] += 1
+    assert int((seen > 1).sum()) <= 128

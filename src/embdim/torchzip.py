@@ -102,8 +102,10 @@ def read_central_directory(read_range: ReadRange, size: int) -> dict[str, ZipEnt
             raise CheckpointError("bad ZIP64 end-of-central-directory record")
     if cd_off + cd_size > size:
         raise CheckpointError(f"central directory {cd_off}+{cd_size} extends past end of file ({size} B)")
-    cd = (tail[cd_off - tail_start:cd_off - tail_start + cd_size] if cd_off >= tail_start
-          else read_range(cd_off, cd_off + cd_size))
+    if cd_off >= tail_start:
+        cd = tail[cd_off - tail_start:cd_off - tail_start + cd_size]
+    else:  # read only the part of the directory the tail read missed
+        cd = read_range(cd_off, min(tail_start, cd_off + cd_size)) + tail[:max(0, cd_off + cd_size - tail_start)]
     entries: dict[str, ZipEntry] = {}
     p = 0
     for _ in range(n_total):
