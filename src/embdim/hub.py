@@ -105,6 +105,9 @@ class HubClient(RangeReader):
                 raise NotFoundError(f"{repo_id}@{revision}: {filename} not found", **ctx) from e
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
+                if status in (401, 403):
+                    raise HubError(f"{what}: access denied (HTTP {status}); check HF_TOKEN / login and the "
+                                   "repo's access terms", **ctx) from e
                 if status not in RETRY_STATUS:
                     raise HubError(f"{what} failed with HTTP {status}", **ctx) from e
                 err, retry_after, why = e, _retry_after(e.response.headers), f"HTTP {status}"

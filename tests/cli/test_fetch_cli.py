@@ -111,7 +111,7 @@ def test_token_sent_but_never_shown_or_written(hub, tmp_path):
             assert TOKEN.encode() not in open(os.path.join(root, f), "rb").read(), f
     # without the token the (private) stand-in refuses: exit 4 with a hint, not a traceback
     p = embdim(["fetch", REPO, "--revision", "step0", "--out", str(tmp_path / "n.npy")], hub, tmp_path)
-    assert p.returncode == 4 and "Traceback" not in p.stderr
+    assert p.returncode == 4 and "HF_TOKEN" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_revisions_json_and_tsv(hub, tmp_path):
