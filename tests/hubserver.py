@@ -13,9 +13,12 @@ It answers the endpoints that ``HfApi``/``hf_hub_download`` and ``embdim`` use:
 
 Errors carry ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound) as the Hub does, so the
 client raises its typed errors. Every request is recorded (``hub.requests``) and every body byte sent
-is counted (``hub.bytes_sent``). Faults are injected per path substring: ``inject_429``,
-``inject_503``, ``inject_status``, ``cut_body_after`` (mid-body disconnect), ``ignore_range`` (200 to a
-Range request).
+is counted (``hub.bytes_sent``; ``hub.count(path, method, status)``; ``hub.reset()`` forgets both).
+Faults are injected per path substring, each for ``times`` requests after letting ``skip`` through:
+``inject_429`` (with Retry-After), ``inject_503``, ``inject_status``, ``cut_body_after`` (mid-body
+disconnect), ``ignore_range`` (200 to a Range request). ``FakeHub(token=...)`` demands a bearer token,
+``rate``/``latency`` simulate a link. ``python tests/hubserver.py --serve DIR`` serves
+``DIR/<org>/<name>/<revision>/<files>`` and prints the ``HF_ENDPOINT`` to use.
 
 Example
 -------
