@@ -11,7 +11,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from ._base import EstimateResult, as_float_matrix, dedup_rows
+from ._base import (EstimateResult, as_float_matrix, as_float_tensor, dedup_rows,
+                    dedup_rows_torch)
 from ._mle import mle_global, mle_pointwise
 from ._twonn import DISCARD_FRACTION, twonn
 
@@ -28,8 +29,9 @@ def estimate(X, estimator: str = "mle", k: int = 10, device: str = "auto",
 
     Parameters
     ----------
-    X : array-like (n, d)
-        Float matrix; fp16/bf16 are up-cast to float32, integers to float64.
+    X : array-like or torch.Tensor (n, d)
+        Float matrix; fp16/bf16 are up-cast to float32, integers to float64. A CUDA tensor
+        stays on the GPU (unless ``device="cpu"``).
     estimator : {"mle", "twonn"}
         ``mle``: Levina–Bickel on k neighbours, global value = harmonic mean (valid k >= 2).
         ``twonn``: Facco et al. 2017 on 2 neighbours (``k`` is ignored and reported as 2).
@@ -61,9 +63,14 @@ def estimate(X, estimator: str = "mle", k: int = 10, device: str = "auto",
     elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise InputError(f"MLE needs an integer k >= 2, got {k!r}")
     k = int(k)
-    X = as_float_matrix(X)
+    if hasattr(X, "is_cuda") and X.is_cuda and device != "cpu":
+        # A tensor already on the GPU stays there: hygiene and dedup run on the device.
+        X = as_float_tensor(X)
+        Xu, _ = dedup_rows_torch(X)
+    else:
+        X = as_float_matrix(X)
+        Xu, _ = dedup_rows(X)
     n, ed = X.shape
-    Xu, _ = dedup_rows(X)
     n_unique = len(Xu)
     if n_unique < k + 1:
         raise InputError(f"{estimator} with k={k} needs at least {k + 1} unique rows, "

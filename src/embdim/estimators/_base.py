@@ -116,3 +116,61 @@ class EstimateResult:
         if self.pointwise is not None:
             out["pointwise"] = [_clean(v) for v in self.pointwise]
         return out
+
+
+def as_float_tensor(T):
+    """Device-side twin of :func:`as_float_matrix` for a torch tensor (kept on its device).
+
+    Raises
+    ------
+    InputError
+        Not 2-D, empty, not floating point, or holding NaN/inf.
+    """
+    import torch
+
+    if T.ndim != 2:
+        raise InputError(f"expected a 2-D matrix, got shape {tuple(T.shape)}")
+    if T.shape[0] == 0 or T.shape[1] == 0:
+        raise InputError(f"matrix is empty (shape {tuple(T.shape)})")
+    if T.dtype in (torch.float16, torch.bfloat16):
+        T = T.to(torch.float32)  # exact
+    elif not T.dtype.is_floating_point:
+        T = T.to(torch.float64)
+    bad = ~torch.isfinite(T).all(dim=1)
+    if bool(bad.any()):
+        raise InputError(f"matrix holds NaN or inf values (first in row {int(bad.nonzero()[0, 0])})")
+    return T.contiguous()
+
+
+def dedup_rows_torch(T):
+    """:func:`dedup_rows` for a float32/float64 torch tensor, on its device.
+
+    Rows are hashed exactly (their bit patterns, as integers, times random odd 64-bit
+    coefficients, summed with wrap-around); equal hashes are then checked row by row. On a
+    hash collision between different rows (probability ~n²/2^64) it falls back to
+    ``torch.unique``.
+    """
+    import torch
+
+    Z = T + 0.0  # -0.0 -> +0.0
+    bits = Z.view(torch.int32 if Z.dtype == torch.float32 else torch.int64).to(torch.int64)
+    gen = torch.Generator(device="cpu").manual_seed(0x5EED)
+    coef = (torch.randint(1, 2 ** 62, (Z.shape[1],), generator=gen) | 1).to(Z.device)
+    h = (bits * coef).sum(dim=1)
+    del bits
+    order = torch.argsort(h, stable=True)  # within equal hashes: ascending row index
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    if not bool(same.any()):
+        return T, torch.arange(len(T), device=T.device)
+    a, b = order[:-1][same], order[1:][same]
+    if not bool((Z[a] == Z[b]).all()):  # a collision: let torch sort the rows themselves
+        _, inv = torch.unique(Z, dim=0, return_inverse=True)
+        first = torch.full((int(inv.max()) + 1,), len(T), device=T.device, dtype=torch.int64)
+        first = first.scatter_reduce(0, inv, torch.arange(len(T), device=T.device), "amin")
+        first = torch.sort(first).values
+        return T[first], first
+    dup = torch.zeros(len(T), dtype=torch.bool, device=T.device)
+    dup[b] = True  # every later member of a run of equal rows
+    first = torch.nonzero(~dup).flatten()
+    return T[first], first

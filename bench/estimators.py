@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: MIT
+"""Time embdim's estimators against scikit-dimension and DADApy (CPU), and the CUDA path.
+
+Timing only, never a CI gate. Every result records the device and the commit.
+
+usage:
+  python bench/estimators.py cpu [--sizes 20000x256,50304x2048] [--dadapy-python PY] [--json OUT]
+  python bench/estimators.py gpu [--n 50688] [--d 5120] [--repeat 5] [--json OUT]
+
+Data: an "embedding-like" matrix (a smooth 48-dim manifold through tanh, isotropic noise, a
+mean offset), rounded to fp16 and cast up to float32 for every tool, as a Pythia fp16 embedding
+would be. It is built in float64 and rounded once, so two machines build bit-identical fp16
+matrices (the sha256 of the fp16 bytes is printed to check that).
+
+DADApy's PyPI release (0.3.4) is built against numpy < 2 and fails to import under numpy 2; give
+``--dadapy-python`` the interpreter of a separate environment (numpy 1.26) to time it there on
+the same data (handed over as .npy; only the call itself is timed, in that process).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # same setting for every library timed here
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def embedding_like(n: int, d: int, seed: int = 0, latent: int = 48) -> np.ndarray:
+    """fp16 (n, d) matrix: tanh of a random 48-dim linear map, + noise 0.15, + 0.1, times 0.02."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((latent, d)) / np.sqrt(latent)
+    out = np.empty((n, d), dtype=np.float16)
+    for s in range(0, n, 4096):  # row blocks: bounded memory, same stream on every machine
+        m = min(4096, n - s)
+        Z = rng.standard_normal((m, latent))
+        block = np.tanh(Z @ W) + 0.15 * rng.standard_normal((m, d)) + 0.1
+        out[s:s + m] = 0.02 * block
+    return out
+
+
+def provenance() -> dict:
+    def git(*a):
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except OSError:
+            return ""
+    commit = os.environ.get("EMBDIM_COMMIT") or git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src", "bench")
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+    return {"commit": commit + ("+dirty" if dirty else ""), "cpu": cpu, "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "numpy": np.__version__,
+            "torch": torch.__version__,
+            "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+_DADAPY_CHILD = """
+import json, sys, time
+import numpy as np
+X = np.load(sys.argv[1])
+import dadapy
+from dadapy import Data
+t = time.perf_counter()
+d = Data(coordinates=X, maxk=int(sys.argv[2]))
+out = d.compute_id_2NN()
+dt = time.perf_counter() - t
+print(json.dumps({"id": float(out[0]), "seconds": dt, "numpy": np.__version__,
+                  "dadapy": getattr(dadapy, "__version__", "?")}))
+"""
+
+
+def run_dadapy(X: np.ndarray, python: str | None, maxk: int) -> dict:
+    """DADApy 2NN (linear fit, 10% discarded), in-process if it imports, else in ``python``."""
+    try:
+        from dadapy import Data  # noqa: F401
+        python = sys.executable
+    except Exception as e:  # noqa: BLE001 - report why, whatever it was
+        if not python:
+            return {"error": f"import failed here ({type(e).__name__}: {str(e).splitlines()[0][:120]})"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.npy"
+        np.save(path, X)
+        p = subprocess.run([python, "-c", _DADAPY_CHILD, str(path), str(maxk)],
+                           capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip().splitlines()[-1][:200] if p.stderr.strip() else "failed"}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
+    import skdim
+    import torch
+
+    import embdim
+
+    rows = []
+    for n, d in sizes:
+        X16 = embedding_like(n, d)
+        X = X16.astype(np.float32)  # fp16 values cast up: the same matrix for every tool
+        sha = hashlib.sha256(X16.tobytes()).hexdigest()[:16]
+        print(f"\n## {n} x {d} (fp16 sha256 {sha})", flush=True)
+        res = {"n": n, "d": d, "sha256_fp16": sha}
+        r, t = timed(lambda: embdim.estimate(X, "mle", k=10, device="cpu"))
+        res["embdim_mle"] = {"id": r.id, "seconds": t, "tiers": r.knn_tiers}
+        print(f"embdim MLE k=10     {t:8.2f} s  id={r.id:.6f}  tiers={r.knn_tiers}", flush=True)
+        s, t = timed(lambda: skdim.id.MLE(K=10).fit(X, n_neighbors=10).dimension_)
+        res["skdim_mle"] = {"id": float(s), "seconds": t}
+        print(f"skdim MLE k=10      {t:8.2f} s  id={s:.6f}", flush=True)
+        r, t = timed(lambda: embdim.estimate(X, "twonn", device="cpu"))
+        res["embdim_twonn"] = {"id": r.id, "seconds": t, "tiers": r.knn_tiers}
+        print(f"embdim TwoNN        {t:8.2f} s  id={r.id:.6f}  tiers={r.knn_tiers}", flush=True)
+        if n * n <= skip_skdim_twonn_above:
+            s, t = timed(lambda: skdim.id.TwoNN().fit(X).dimension_)
+            res["skdim_twonn"] = {"id": float(s), "seconds": t}
+            print(f"skdim TwoNN         {t:8.2f} s  id={s:.6f}", flush=True)
+        dd = run_dadapy(X, dadapy_python, maxk=2)
+        res["dadapy_2nn"] = dd
+        if "error" in dd:
+            print(f"DADApy 2NN          n/a: {dd['error']}", flush=True)
+        else:
+            print(f"DADApy 2NN (maxk=2) {dd['seconds']:8.2f} s  id={dd['id']:.6f}  "
+                  f"(numpy {dd['numpy']}, dadapy {dd['dadapy']})", flush=True)
+        rows.append(res)
+        del X, X16
+    info = provenance()
+    info["skdim"] = getattr(skdim, "__version__", "?")
+    info["torch_threads"] = torch.get_num_threads()
+    print("\n" + markdown_table(rows, info))
+    return {"provenance": info, "results": rows}
+
+
+def markdown_table(rows, info) -> str:
+    pairs = [("embdim_mle", "skdim_mle", "MLE k=10 vs skdim MLE(K=10).fit(X, n_neighbors=10)"),
+             ("embdim_twonn", "skdim_twonn", "TwoNN vs skdim TwoNN()"),
+             ("embdim_twonn", "dadapy_2nn", "TwoNN vs DADApy Data(X, maxk=2).compute_id_2NN()")]
+    out = ["| shape | comparison | embdim s | other s | speed-up | embdim ID | other ID | rel. diff |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        for a, b, label in pairs:
+            A, B = r.get(a), r.get(b)
+            if not A:
+                continue
+            if not B or "error" in B:
+                why = (B or {}).get("error", "not run")
+                out.append(f"| {r['n']}x{r['d']} | {label} | {A['seconds']:.2f} | n/a | n/a | "
+                           f"{A['id']:.4f} | n/a ({why}) | |")
+                continue
+            out.append(f"| {r['n']}x{r['d']} | {label} | {A['seconds']:.2f} | {B['seconds']:.2f} | "
+                       f"{B['seconds'] / A['seconds']:.1f}x | {A['id']:.4f} | {B['id']:.4f} | "
+                       f"{abs(A['id'] - B['id']) / abs(B['id']):.1e} |")
+    out.append(f"\ncommit {info['commit']}, {info['cpu']}, {info['cores']} cores, torch "
+               f"{info['torch']} ({info['torch_threads']} threads), numpy {info['numpy']}, "
+               f"skdim {info.get('skdim')}, {info['time_utc']} UTC")
+    return "\n".join(out)
+
+
+def bench_gpu(n, d, repeat, profile):
+    import torch
+
+    import embdim
+
+    info = provenance()
+    info["gpu"] = torch.cuda.get_device_name(0)
+    X16h = embedding_like(n, d)
+    sha = hashlib.sha256(X16h.tobytes()).hexdigest()[:16]
+    X16 = torch.from_numpy(X16h).cuda()
+    print(f"{info['gpu']}: {n} x {d} fp16 (sha256 {sha}), commit {info['commit']}", flush=True)
+
+    def once(**kw):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        r = embdim.estimate(X16, "mle", k=10, device="cuda", **kw)
+        torch.cuda.synchronize()
+        return r, time.perf_counter() - t
+
+    once()  # warm-up: cuBLAS handles, kernels, allocator
+    runs = [once() for _ in range(repeat)]
+    times = [t for _, t in runs]
+    r = runs[-1][0]
+    exact, t_exact = once(precision="fp64")
+    # The bare fp16 product (chunks of 8192 rows), for scale: the floor of any exact method.
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for s in range(0, n, 8192):
+        X16[s:s + 8192] @ X16.T
+    torch.cuda.synchronize()
+    t_mm = time.perf_counter() - t
+    out = {"provenance": info, "n": n, "d": d, "sha256_fp16": sha, "seconds": times,
+           "median_s": statistics.median(times), "id": r.id, "id_mean": r.id_mean,
+           "id_median": r.id_median, "tiers": r.knn_tiers, "exact_fp64_id": exact.id,
+           "exact_fp64_seconds": t_exact, "fp16_matmul_s": t_mm,
+           "rel_diff_vs_exact": abs(r.id - exact.id) / exact.id}
+    print(json.dumps(out, indent=1), flush=True)
+    if profile:
+        from torch.profiler import ProfilerActivity, profile as prof
+        with prof(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as p:
+            once()
+        print(p.key_averages().table(sort_by="cuda_time_total", row_limit=25))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    c = sub.add_parser("cpu")
+    c.add_argument("--sizes", default="20000x256,50304x2048")
+    c.add_argument("--dadapy-python", default=os.environ.get("DADAPY_PYTHON"))
+    c.add_argument("--skip-skdim-twonn-above", type=float, default=float("inf"),
+                   help="skip skdim TwoNN when n*n exceeds this (it sorts whole distance rows)")
+    c.add_argument("--json", default=None)
+    g = sub.add_parser("gpu")
+    g.add_argument("--n", type=int, default=50688)
+    g.add_argument("--d", type=int, default=5120)
+    g.add_argument("--repeat", type=int, default=5)
+    g.add_argument("--profile", action="store_true")
+    g.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    if a.mode == "cpu":
+        sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+        out = bench_cpu(sizes, a.dadapy_python, a.skip_skdim_twonn_above)
+    else:
+        out = bench_gpu(a.n, a.d, a.repeat, a.profile)
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
