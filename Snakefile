@@ -25,11 +25,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/summary.smk"
-
-
-if os.path.exists(os.path.join(workflow.basedir, "workflow/rules/demo.smk")):
-
-    include: "workflow/rules/demo.smk"
+include: "workflow/rules/demo.smk"
 
 
 rule all:

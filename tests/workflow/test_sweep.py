@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: MIT
+"""End to end against the Hub stand-in: a 2-model x 4-step sweep (one step missing, one
+byte-identical checkpoint), its summary rows, plots and report, and resuming after SIGKILL."""
+from __future__ import annotations
+
+import base64
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embdim import estimate
+from embdim.summary import read_summary
+from tests.hubserver import FakeHub
+from tests.workflow.conftest import (TINY_CONFIG, make_workdir, readme_block, snakemake,
+                                     sweep_env, tiny_hub_sweep)
+
+pytestmark = pytest.mark.slow
+EMBED = "gpt_neox.embed_in.weight"
+RESULT_GLOBS = ("*/revisions.tsv", "*/step*/embedding.safetensors", "*/step*/id-*.json",
+                "*/step*/geometry.json")
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with FakeHub() as h:
+        h.fixtures = tiny_hub_sweep(h)
+        yield h
+
+
+@pytest.fixture(scope="module")
+def full_run(hub, tmp_path_factory):
+    """One uninterrupted sweep, shared by the checks below."""
+    wd = make_workdir(tmp_path_factory.mktemp("full"), TINY_CONFIG)
+    env = sweep_env(hub, wd / "hf-home")
+    snakemake(wd, "--cores", "2", env=env)
+    return wd, env
+
+
+def test_summary_rows(hub, full_run):
+    wd, _ = full_run
+    rows = read_summary(wd / "results/summary.tsv")
+    assert len(rows) == 2 * 4 * 2  # models x steps x estimators
+    required = ["model", "step", "revision", "commit", "estimator", "k", "id", "ed", "redundancy",
+                "n", "n_unique", "status", "duplicate_of"]
+    assert list(rows[0])[:len(required)] == required
+    by_key = {(r["model"], r["step"], r["estimator"]): r for r in rows}
+    for repo, revisions in hub.fixtures.items():
+        for rev, info in revisions.items():
+            if info["step"] is None or rev == "main":
+                continue
+            for est, k in (("mle", 5), ("twonn", 2)):
+                row = by_key[(repo, info["step"], est)]
+                if info["missing"]:  # absent on the Hub: a row, not a failure
+                    assert row["status"] == "missing" and row["id"] is None and row["commit"] is None
+                    continue
+                x = info["tensors"][EMBED].array().astype(np.float32)
+                ref = estimate(x, estimator=est, k=k, device="cpu")
+                assert row["status"] == "ok"
+                assert row["revision"] == rev and row["commit"] == info["commit"]
+                assert row["k"] == k
+                assert row["n"] == x.shape[0] and row["n_unique"] == len(np.unique(x, axis=0))
+                assert row["id"] == pytest.approx(ref.id, rel=1e-6)
+                assert row["mean_cosine"] is not None  # geometry joined on model x step
+    # pythia-70m step4000 is a byte copy of step3000; nothing else is a duplicate
+    dups = {(r["model"], r["step"]): r["duplicate_of"] for r in rows if r["duplicate_of"] is not None}
+    assert dups == {("EleutherAI/pythia-70m", 4000): 3000}
+    assert [r["status"] for r in rows].count("missing") == 2
+
+
+def test_plots_and_report(full_run):
+    wd, env = full_run
+    plots = sorted((wd / "results/plots").iterdir())
+    assert {p.suffix for p in plots} == {".png", ".svg"} and len(plots) == 12
+    for p in plots:
+        data = p.read_bytes()
+        assert len(data) > 5000, p
+        assert data.startswith(b"\x89PNG") if p.suffix == ".png" else b"<svg" in data[:2000]
+    snakemake(wd, "--report", "report.html", env=env)
+    html = (wd / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "final_id_vs_size" in html and "summary.tsv" in html
+
+
+def _incomplete(wd: Path) -> set[Path]:
+    """Outputs Snakemake marked as being written (decoded from .snakemake/incomplete)."""
+    root = wd / ".snakemake/incomplete"
+    out = set()
+    for f in root.rglob("*") if root.exists() else []:
+        if f.is_file() and f.name != "migration_underway":
+            parts = f.relative_to(root).parts
+            key = "".join(p.lstrip("@") for p in parts)
+            out.add((wd / base64.urlsafe_b64decode(key).decode()).resolve())
+    return out
+
+
+def _finished(wd: Path) -> dict[Path, int]:
+    busy = _incomplete(wd)
+    files = [p for g in RESULT_GLOBS for p in (wd / "results").glob(g)]
+    return {p: p.stat().st_mtime_ns for p in files if p.resolve() not in busy}
+
+
+def test_resume_after_sigkill(hub, full_run, tmp_path):
+    wd = make_workdir(tmp_path / "killed", TINY_CONFIG)
+    env = sweep_env(hub, wd / "hf-home")
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=wd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # own process group: the kill reaches its jobs
+    deadline = time.time() + 300
+    try:
+        while len(list((wd / "results").glob("*/step*/id-*.json"))) < 3:
+            assert proc.poll() is None, "the sweep ended before it could be interrupted"
+            assert time.time() < deadline, "no estimate finished within 300 s"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (wd / "results/summary.tsv").exists(), "killed too late to test resuming"
+    done = _finished(wd)
+    assert any(p.name.startswith("id-") for p in done)
+
+    time.sleep(0.05)  # a recomputed file would get a later mtime
+    for line in readme_block("Resuming"):
+        args = shlex.split(line, comments=True)
+        assert args[0] == "snakemake", line
+        snakemake(wd, *args[1:], env=env)
+
+    after = {p: p.stat().st_mtime_ns for p in done}
+    recomputed = [str(p.relative_to(wd)) for p in done if after[p] != done[p]]
+    assert not recomputed, f"finished outputs were recomputed: {recomputed}"
+    full = full_run[0]
+    assert (wd / "results/summary.tsv").read_text() == (full / "results/summary.tsv").read_text()
+    assert len(list((wd / "results/plots").glob("*.png"))) == 6
