@@ -205,12 +205,13 @@ def bench_gpu(n, d, repeat, profile):
     r = runs[-1][0]
     exact, t_exact = once(precision="fp64")
     # The bare fp16 product (chunks of 8192 rows), for scale: the floor of any exact method.
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    for s in range(0, n, 8192):
-        X16[s:s + 8192] @ X16.T
-    torch.cuda.synchronize()
-    t_mm = time.perf_counter() - t
+    for _ in range(2):  # second pass timed: the first pays for cuBLAS heuristics
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for s in range(0, n, 8192):
+            X16[s:s + 8192] @ X16.T
+        torch.cuda.synchronize()
+        t_mm = time.perf_counter() - t
     out = {"provenance": info, "n": n, "d": d, "sha256_fp16": sha, "seconds": times,
            "median_s": statistics.median(times), "id": r.id, "id_mean": r.id_mean,
            "id_median": r.id_median, "tiers": r.knn_tiers, "exact_fp64_id": exact.id,
