@@ -1,38 +1,48 @@
 # SPDX-License-Identifier: MIT
 """Hub access: list revisions, resolve files, and read ONE tensor with HTTP range requests.
 
-``huggingface_hub`` does the endpoints, auth (``HF_TOKEN`` or a stored login), URLs and the API calls
-(``list_repo_refs``, ``list_repo_tree``, ``get_paths_info``, ``model_info``); we add what it lacks:
+``huggingface_hub`` does the endpoint (``HF_ENDPOINT``), auth (``HF_TOKEN`` or a stored login), headers,
+URLs, its shared HTTP client and error typing (``hf_raise_for_status``). The four API calls (the ones
+behind ``list_repo_refs``, ``model_info``, ``get_paths_info``, ``list_repo_tree``) are sent through that
+client but parsed here, leniently: ``HfApi``'s parsers raise ``KeyError`` on answers that lack fields we do
+not need (``converts``, ``pointerSize``, ``id``), and ``list_repo_tree`` retries inside on its own schedule.
+We add what it lacks:
 
-- retries of those API calls on 408/429/5xx and network errors (``HfApi`` does not retry most of them);
+- retries of those API calls on 408/429/5xx and network errors, honouring ``Retry-After``;
 - ranged GETs that retry, resume, follow CDN redirects and check every answer, with exact byte
   accounting (:mod:`embdim.rangeread`);
 - locating the tensor: the index json of sharded checkpoints, then the safetensors header or the
   torch-zip directory + ``data.pkl`` (:mod:`embdim.checkpoint`, :mod:`embdim.torchzip`).
 
-``list_repo_tree`` retries inside huggingface_hub too (its ``http_backoff``, 1 s base), so a failing
-tree listing may be tried more often than ``max_retries``.
+Revisions are addressed by the name the user gave (a stand-in or mirror may not resolve commit shas in
+URLs); every file answer's ``X-Repo-Commit`` is checked against the commit resolved first, so a branch
+that moves mid-fetch is an error, not a silent mix of two checkpoints.
 
 The token is only ever put in request headers; no message, log line or file written contains it.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import quote, urljoin
 
-from huggingface_hub import HfApi, hf_hub_url
+from huggingface_hub import hf_hub_url
 from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, HFValidationError,
                                     OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
-from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
 
 from . import __version__
 from .checkpoint import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
                          read_tensor_bytes, resolve_tensor_name)
 from .errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
-from .rangeread import NETWORK_ERRORS, RETRY_STATUS, RangeReader, _retry_after
+from .rangeread import NETWORK_ERRORS, RETRY_STATUS, RangeReader, _retry_after, git_blob_sha1, log
+
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+MAX_TREE_PAGES = 1000  # a Link header that never ends is a server bug, not a reason to loop forever
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -70,6 +80,46 @@ class FetchResult:
                 "tensor_sha256": hashlib.sha256(self.raw).hexdigest()}
 
 
+@dataclass(frozen=True)
+class HubFile:
+    """One file of a revision as the tree / paths-info API describes it."""
+
+    path: str
+    size: int
+    oid: str | None           # git blob id
+    sha256: str | None = None  # LFS files only
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    target_commit: str
+
+
+class _BadAnswer(Exception):
+    """An API answer we cannot use (not JSON, wrong shape)."""
+
+
+def _file_entries(items) -> dict[str, HubFile]:
+    """Files (not folders) of a tree / paths-info answer, keyed by path."""
+    if not isinstance(items, list):
+        raise _BadAnswer("expected a JSON list")
+    out = {}
+    for it in items:
+        if not isinstance(it, dict) or it.get("type", "file") != "file" or "path" not in it:
+            continue
+        lfs = it.get("lfs") if isinstance(it.get("lfs"), dict) else None
+        sha = (lfs.get("oid") or lfs.get("sha256")) if lfs else None
+        if isinstance(sha, str):
+            sha = sha.removeprefix("sha256:").lower()
+        try:
+            size = int(it.get("size") if it.get("size") is not None else (lfs or {}).get("size"))
+        except (TypeError, ValueError) as e:
+            raise _BadAnswer(f"no size for {it['path']!r}") from e
+        out[it["path"]] = HubFile(it["path"], size, it.get("oid"), sha or None)
+    return out
+
+
 class HubClient(RangeReader):
     """Talks to the Hub (``HF_ENDPOINT`` or ``endpoint``): API calls with retries + ranged reads.
 
@@ -77,13 +127,8 @@ class HubClient(RangeReader):
     max_retries, on_bytes).
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.api = HfApi(endpoint=self.endpoint, token=self._token, library_name="embdim",
-                         library_version=__version__)
-
     def _api(self, what: str, fn, *, repo_id: str, revision: str | None = None, filename: str | None = None):
-        """Run one huggingface_hub API call with retries; map its errors to embdim's."""
+        """Run one API call with retries; map huggingface_hub's typed errors to embdim's."""
         failures = 0
         ctx = {"repo_id": repo_id, "revision": revision, "filename": filename}
         while True:
@@ -102,52 +147,96 @@ class HubClient(RangeReader):
             except RevisionNotFoundError as e:
                 raise NotFoundError(f"{repo_id}: revision {revision!r} not found", **ctx) from e
             except EntryNotFoundError as e:
-                raise NotFoundError(f"{repo_id}@{revision}: {filename} not found", **ctx) from e
+                raise NotFoundError(f"{repo_id}@{revision}: {filename or 'path'} not found", **ctx) from e
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 if status in (401, 403):
                     raise HubError(f"{what}: access denied (HTTP {status}); check HF_TOKEN / login and the "
                                    "repo's access terms", **ctx) from e
+                if status == 404:  # a 404 without the Hub's X-Error-Code: still "not there"
+                    raise NotFoundError(f"{repo_id}@{revision}: not found ({what}: HTTP 404)", **ctx) from e
                 if status not in RETRY_STATUS:
                     raise HubError(f"{what} failed with HTTP {status}", **ctx) from e
                 err, retry_after, why = e, _retry_after(e.response.headers), f"HTTP {status}"
             except NETWORK_ERRORS as e:
                 err, retry_after, why = e, None, type(e).__name__
+            except _BadAnswer as e:  # a truncated or garbled answer: ask again
+                err, retry_after, why = e, None, f"unusable answer ({e})"
             failures += 1
             if failures > self.max_retries:
                 raise HubError(f"{what}: still failing after {self.max_retries} retries ({why})", **ctx) from err
             self._sleep(failures, retry_after, what, why)
 
+    def _call(self, method: str, url: str, **kw):
+        """One API request through huggingface_hub's shared client: (parsed JSON, response)."""
+        headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
+        r = get_session().request(method, url, headers=headers, **kw)
+        hf_raise_for_status(r)
+        try:
+            return json.loads(r.content), r
+        except (UnicodeDecodeError, ValueError) as e:
+            raise _BadAnswer(f"not JSON (HTTP {r.status_code})") from e
+
+    def _repo_api(self, repo: str) -> str:
+        validate_repo_id(repo)
+        return f"{self.endpoint}/api/models/{repo}"
+
     # -- API ------------------------------------------------------------------------------------
     def resolve_commit(self, repo: str, revision: str) -> str:
-        """The 40-hex commit a revision points at (``model_info`` with ``expand=sha``: a tiny answer)."""
-        info = self._api("model_info", lambda: self.api.model_info(repo, revision=revision, expand=["sha"]),
-                         repo_id=repo, revision=revision)
-        if not info.sha:
-            raise HubError(f"{repo}@{revision}: the Hub gave no commit sha", repo_id=repo, revision=revision)
-        return info.sha
+        """The 40-hex commit a revision points at (``/revision/{rev}?expand=sha``: a tiny answer)."""
+        def call():
+            data, _ = self._call("GET", f"{self._repo_api(repo)}/revision/{quote(revision, safe='')}",
+                                 params={"expand": "sha"})
+            sha = data.get("sha") if isinstance(data, dict) else None
+            if not isinstance(sha, str) or not _HEX40.fullmatch(sha):
+                raise _BadAnswer("no 40-hex commit sha")
+            return sha.lower()
+        return self._api("revision info", call, repo_id=repo, revision=revision)
 
-    def paths_info(self, repo: str, revision: str, paths: list[str]) -> dict[str, RepoFile]:
-        got = self._api("paths-info", lambda: self.api.get_paths_info(repo, paths, revision=revision),
-                        repo_id=repo, revision=revision)
-        return {f.path: f for f in got if isinstance(f, RepoFile)}
+    def paths_info(self, repo: str, revision: str, paths: list[str]) -> dict[str, HubFile]:
+        """The files among ``paths`` that exist at ``revision`` (absent ones are simply left out)."""
+        def call():
+            data, _ = self._call("POST", f"{self._repo_api(repo)}/paths-info/{quote(revision, safe='')}",
+                                 data={"paths": list(paths), "expand": False})
+            return _file_entries(data)
+        return self._api("paths-info", call, repo_id=repo, revision=revision)
 
-    def list_files(self, repo: str, revision: str) -> dict[str, RepoFile]:
-        """Files at the top of the tree (weights live there), with LFS sha256."""
-        got = self._api("list_repo_tree", lambda: list(self.api.list_repo_tree(repo, revision=revision)),
-                        repo_id=repo, revision=revision)
-        return {f.path: f for f in got if isinstance(f, RepoFile)}
+    def list_files(self, repo: str, revision: str) -> dict[str, HubFile]:
+        """Files at the top of the tree (weights live there), with LFS sha256; follows ``Link`` pages."""
+        out: dict[str, HubFile] = {}
+        url = f"{self._repo_api(repo)}/tree/{quote(revision, safe='')}"
+        for _ in range(MAX_TREE_PAGES):
+            def call(u=url):
+                data, r = self._call("GET", u)
+                return _file_entries(data), r.links.get("next", {}).get("url")
+            page, nxt = self._api("tree listing", call, repo_id=repo, revision=revision)
+            out.update(page)
+            if not nxt:
+                return out
+            url = urljoin(url, nxt)  # the Hub gives absolute URLs; a relative one is resolved
+        raise HubError(f"{repo}@{revision}: tree listing has more than {MAX_TREE_PAGES} pages",
+                       repo_id=repo, revision=revision)
 
-    def list_refs(self, repo: str):
-        return self._api("list_repo_refs", lambda: self.api.list_repo_refs(repo), repo_id=repo)
+    def list_refs(self, repo: str) -> list[Branch]:
+        """The repo's branches (tags and PR refs are not training checkpoints)."""
+        def call():
+            data, _ = self._call("GET", f"{self._repo_api(repo)}/refs")
+            if not isinstance(data, dict) or not isinstance(data.get("branches"), list):
+                raise _BadAnswer("no branches list")
+            try:
+                return [Branch(b["name"], b["targetCommit"]) for b in data["branches"]]
+            except (KeyError, TypeError) as e:
+                raise _BadAnswer("malformed branch entry") from e
+        return self._api("refs", call, repo_id=repo)
 
-    def url(self, repo: str, filename: str, commit: str) -> str:
-        return hf_hub_url(repo, filename, revision=commit, endpoint=self.endpoint)
+    def url(self, repo: str, filename: str, revision: str) -> str:
+        return hf_hub_url(repo, filename, revision=revision, endpoint=self.endpoint)
 
-    def _read_index(self, repo: str, commit: str, info: RepoFile) -> dict[str, str]:
-        lfs = info.lfs.sha256 if info.lfs else None
-        raw = self.get_file(self.url(repo, info.path, commit), info.size, sha256=lfs,
-                            git_oid=None if lfs else info.blob_id)
+    def _read_index(self, repo: str, revision: str, commit: str | None, info: HubFile) -> dict[str, str]:
+        raw = self.get_file(self.url(repo, info.path, revision), info.size, sha256=info.sha256, commit=commit)
+        if not info.sha256 and info.oid and git_blob_sha1(raw) != info.oid:
+            # Length and JSON are still checked; some servers report another id than git's blob sha1.
+            log.info("%s: git blob id %s differs from the tree's oid %s", info.path, git_blob_sha1(raw), info.oid)
         return parse_weight_index(raw, info.path)
 
     # -- the two commands -----------------------------------------------------------------------
@@ -160,32 +249,33 @@ class HubClient(RangeReader):
         """
         ctx = {"repo_id": repo, "revision": revision}
         commit = self.resolve_commit(repo, revision)
-        infos = self.paths_info(repo, commit, list(WEIGHT_FILES))
+        infos = self.paths_info(repo, revision, list(WEIGHT_FILES))
         entry = pick_weight_file(infos)
         if entry is None:  # unusual file names: one listing of the tree
-            infos = self.list_files(repo, commit)
+            infos = self.list_files(repo, revision)
             entry = pick_weight_file(infos)
         if entry is None:
             raise NotFoundError(f"{repo}@{revision}: no weight file (model.safetensors, pytorch_model.bin or a "
                                 "sharded index)", **ctx)
         want, info = tensor, infos[entry]
         if entry.endswith(".index.json"):
-            wm = self._read_index(repo, commit, info)
+            wm = self._read_index(repo, revision, commit, info)
             try:
                 want = resolve_tensor_name(wm, tensor)
             except TensorNotFoundError as e:
                 raise TensorNotFoundError(f"{repo}@{revision}: {e}", tensor=tensor, **ctx) from e
             shard = posixpath.normpath(posixpath.join(posixpath.dirname(entry), wm[want]))
-            info = self.paths_info(repo, commit, [shard]).get(shard)
+            info = infos.get(shard) or self.paths_info(repo, revision, [shard]).get(shard)
             if info is None:
                 raise NotFoundError(f"{repo}@{revision}: shard {shard} named in {entry} is missing", **ctx)
-        sha = info.lfs.sha256 if info.lfs else None
-        url = self.url(repo, info.path, commit)
+        sha = info.sha256
+        url = self.url(repo, info.path, revision)
 
         def read_range(s: int, e: int) -> bytes:
             # Only lengths can be checked for a range: the file's sha256 covers the whole file. Each
-            # response's X-Linked-Etag is compared to it, so all ranges come from the same blob.
-            return self.get_range(url, s, e, size=info.size, sha256=sha)
+            # response's X-Linked-Etag is compared to it (all ranges come from the same blob) and its
+            # X-Repo-Commit to the commit resolved above (the branch did not move).
+            return self.get_range(url, s, e, size=info.size, sha256=sha, commit=commit)
 
         try:
             loc = locate_tensor(read_range, info.size, info.path, want)
@@ -199,33 +289,36 @@ class HubClient(RangeReader):
     def list_revisions(self, repo: str, tensor: str | None = None, workers: int = 4) -> list[dict]:
         """One row per branch: step, commit, weight files, the file holding ``tensor`` and its sha256.
 
-        One tree listing per branch, plus the index json for sharded checkpoints.
+        One tree listing per branch, plus the index json for sharded checkpoints. A branch that vanished
+        or holds no readable weights is a ``no-weights`` row, never a failed listing.
         """
         refs = self.list_refs(repo)
 
-        def row(branch) -> dict:
-            files = self.list_files(repo, branch.target_commit)
+        def row(branch: Branch) -> dict:
             out = {"revision": branch.name, "step": parse_step(branch.name), "commit": branch.target_commit,
-                   "files": sorted(p for p in files if is_weight_file(p)), "file": None, "blob_sha256": None,
-                   "status": "no-weights"}
+                   "files": [], "file": None, "blob_sha256": None, "status": "no-weights"}
+            try:
+                files = self.list_files(repo, branch.name)
+            except NotFoundError:  # deleted between the refs call and now
+                return out
+            out["files"] = sorted(p for p in files if is_weight_file(p))
             entry = pick_weight_file(files)
             if entry is None:
                 return out
             if entry.endswith(".index.json"):
                 try:  # an unreadable index or a tensor it does not list: nothing to fetch there
-                    wm = self._read_index(repo, branch.target_commit, files[entry])
+                    wm = self._read_index(repo, branch.name, branch.target_commit, files[entry])
                     entry = posixpath.normpath(posixpath.join(posixpath.dirname(entry),
                                                               wm[resolve_tensor_name(wm, tensor)]))
                 except (TensorNotFoundError, CheckpointError):
                     return out
                 if entry not in files:
                     return out
-            lfs = files[entry].lfs
-            out.update(file=entry, blob_sha256=lfs.sha256 if lfs else None, status="ok")
+            out.update(file=entry, blob_sha256=files[entry].sha256, status="ok")
             return out
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            rows = list(pool.map(row, refs.branches))
+            rows = list(pool.map(row, refs))
         return sort_rows(rows)
 
 

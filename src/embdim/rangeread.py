@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 from huggingface_hub import constants
 from huggingface_hub.errors import OfflineModeIsEnabled
-from huggingface_hub.utils import build_hf_headers, get_session, set_client_factory
+from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers, set_client_factory
 from huggingface_hub.utils._http import hf_request_event_hook
 
 from . import __version__
@@ -101,10 +101,15 @@ def _install_counting_client() -> None:
 
 
 def _retry_after(headers) -> float | None:
-    """Seconds from ``Retry-After`` (delta-seconds, fractional accepted, or an HTTP date)."""
+    """Seconds to wait from ``Retry-After`` (delta-seconds, fractional accepted, or an HTTP date), else
+    from the Hub's ``RateLimit: "api";r=0;t=55`` header when no request is left in the window."""
     v = headers.get("retry-after")
     if not v:
-        return None
+        try:
+            info = parse_ratelimit_headers(headers)
+        except (TypeError, ValueError):
+            return None
+        return float(info.reset_in_seconds) if info is not None and info.remaining == 0 else None
     try:
         return max(0.0, float(v))
     except ValueError:
@@ -116,7 +121,12 @@ def _retry_after(headers) -> float | None:
 
 
 def _etag(v: str | None) -> str | None:
-    return v.removeprefix("W/").strip('"') if v else None
+    """``W/"abc"`` or ``"abc"`` -> ``abc``."""
+    return v.strip().removeprefix("W/").strip('"').lower() if v else None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_DISCARD = 1 << 20  # a redirect's body is read (and counted) only up to this size
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -172,7 +182,7 @@ class RangeReader:
 
     # -- ranged reads ---------------------------------------------------------------------------
     def get_range(self, url: str, start: int, end: int, *, size: int | None = None,
-                  sha256: str | None = None) -> bytes | bytearray:
+                  sha256: str | None = None, commit: str | None = None) -> bytes | bytearray:
         """Bytes [start, end) of the file at ``url``, retried and resumed until complete.
 
         Returns the receive buffer itself (a ``bytearray``), not a copy: embeddings reach 0.5 GB.
@@ -182,7 +192,8 @@ class RangeReader:
         NotFoundError
             404.
         IntegrityError
-            Wrong Content-Range / length / total size / LFS sha256, or 416.
+            Wrong Content-Range / length / total size / LFS sha256, or 416; or the Hub's
+            ``X-Repo-Commit`` differs from ``commit`` (the branch moved during the fetch).
         HubError
             Still failing after ``max_retries`` retries without progress.
         """
@@ -195,7 +206,7 @@ class RangeReader:
             pos = start + len(buf)
             retry_after, why, err = None, "", None
             try:
-                status, retry_after = self._get_once(url, pos, end, buf, size, sha256)
+                status, retry_after = self._get_once(url, pos, end, buf, size, sha256, commit)
                 if status is None:
                     return buf
                 why = f"HTTP {status}"
@@ -216,7 +227,7 @@ class RangeReader:
             self._sleep(failures, retry_after, what, why)
 
     def _get_once(self, url: str, pos: int, end: int, buf: bytearray, size: int | None,
-                  sha256: str | None) -> tuple[int | None, float | None]:
+                  sha256: str | None, commit: str | None = None) -> tuple[int | None, float | None]:
         """One attempt (following redirects); appends to ``buf``; returns (retryable status, Retry-After)
         or (None, None) when the range is complete."""
         headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
@@ -229,10 +240,17 @@ class RangeReader:
         for _ in range(MAX_REDIRECTS + 1):
             with client.stream("GET", cur, headers=headers, follow_redirects=False, timeout=TIMEOUT) as r:
                 linked = _etag(r.headers.get("x-linked-etag"))
-                if sha256 and linked and linked != sha256:
-                    raise IntegrityError(f"{cur}: file changed (LFS sha256 {linked} != {sha256})",
+                # Only a sha256-shaped value can be compared (some servers put other ids there).
+                if sha256 and linked and _SHA256.fullmatch(linked) and linked != sha256.lower():
+                    raise IntegrityError(f"{urlsplit(url).path}: file changed (LFS sha256 {linked} != {sha256})",
+                                         byte_range=(pos, end))
+                repo_commit = (r.headers.get("x-repo-commit") or "").strip().lower()
+                if commit and repo_commit and repo_commit != commit.lower():
+                    raise IntegrityError(f"{urlsplit(url).path}: the revision moved during the fetch (now at "
+                                         f"commit {repo_commit}, started at {commit}); run it again",
                                          byte_range=(pos, end))
                 if r.status_code in (301, 302, 303, 307, 308) and "location" in r.headers:
+                    self._discard(r)
                     nxt = urljoin(cur, r.headers["location"])
                     if _origin(nxt) != hub_origin:  # a CDN: keep Range, never send the token off the Hub
                         headers.pop("authorization", None)
@@ -261,6 +279,16 @@ class RangeReader:
                 return None, None
         raise HubError(f"{urlsplit(url).path}: more than {MAX_REDIRECTS} redirects")
 
+    @staticmethod
+    def _discard(r) -> None:
+        """Read a small body we do not need (a redirect's text), so it is counted like the rest."""
+        cl = r.headers.get("content-length")
+        if cl is not None and cl.isdigit() and int(cl) <= MAX_DISCARD:
+            try:
+                r.read()
+            except NETWORK_ERRORS:
+                pass  # the redirect itself arrived; its text does not matter
+
     def _read_206(self, r, pos: int, end: int, buf: bytearray, size: int | None, rng: str) -> None:
         m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (r.headers.get("content-range") or "").strip())
         if not m or int(m.group(1)) != pos or int(m.group(2)) != end - 1:
@@ -286,10 +314,13 @@ class RangeReader:
     def _read_200(self, r, pos: int, end: int, buf: bytearray, size: int | None) -> None:
         """The server ignored Range: skip to ``pos``, keep [pos, end), then drop the connection."""
         cl = r.headers.get("content-length")
-        if size is not None and cl is not None and int(cl) != size:
+        encoded = (r.headers.get("content-encoding") or "identity").strip().lower() != "identity"
+        if size is not None and cl is not None and not encoded and int(cl) != size:
             raise IntegrityError(f"whole-file answer of {cl} bytes, expected {size}", byte_range=(pos, end))
         off = 0
-        for chunk in r.iter_raw():
+        # A server that ignored both Range and "Accept-Encoding: identity" may compress: offsets are
+        # then those of the decoded body.
+        for chunk in (r.iter_bytes() if encoded else r.iter_raw()):
             lo, hi = max(pos - off, 0), min(end - off, len(chunk))
             off += len(chunk)
             if lo < hi:
@@ -301,9 +332,10 @@ class RangeReader:
         if off < end:
             raise httpx2.RemoteProtocolError(f"body ended at byte {off}, before {end}")
 
-    def get_file(self, url: str, size: int, *, sha256: str | None = None, git_oid: str | None = None) -> bytes:
+    def get_file(self, url: str, size: int, *, sha256: str | None = None, git_oid: str | None = None,
+                 commit: str | None = None) -> bytes:
         """A whole (small) file, checked against the Hub's sha256 (LFS) or git blob id (non-LFS)."""
-        data = self.get_range(url, 0, size, size=size, sha256=sha256)
+        data = self.get_range(url, 0, size, size=size, sha256=sha256, commit=commit)
         if sha256 and hashlib.sha256(data).hexdigest() != sha256:
             raise IntegrityError(f"{urlsplit(url).path}: sha256 mismatch")
         if git_oid and not sha256 and git_blob_sha1(data) != git_oid:
