@@ -94,3 +94,32 @@ TINY_CONFIG = {
     "tensor": "embed_in",
     "threads": 1,
 }
+
+
+def check_summary(rows: list[dict], fixtures: dict, estimators) -> None:
+    """Every summary row against the fixture checkpoints: status, provenance, n, and the ID
+    recomputed with the Python API from the fixture's own tensor (not from any sweep file)."""
+    import numpy as np
+
+    from embdim import estimate
+
+    by_key = {(r["model"], r["step"], r["estimator"], r["k"]): r for r in rows}
+    expected = 0
+    for repo, revisions in fixtures.items():
+        for rev, info in revisions.items():
+            if rev == "main" or (repo, info["step"], *estimators[0]) not in by_key:
+                continue
+            for est, k in estimators:
+                expected += 1
+                row = by_key[(repo, info["step"], est, k)]
+                if info["missing"]:  # absent on the Hub: a row, not a failure
+                    assert (row["status"], row["id"], row["commit"]) == ("missing", None, None), row
+                    continue
+                x = info["tensors"]["gpt_neox.embed_in.weight"].array().astype(np.float32)
+                ref = estimate(x, estimator=est, k=k, device="cpu")
+                assert row["status"] == "ok", row
+                assert (row["revision"], row["commit"]) == (rev, info["commit"])
+                assert row["n"] == x.shape[0] and row["n_unique"] == len(np.unique(x, axis=0))
+                assert row["id"] == pytest.approx(ref.id, rel=1e-6)
+                assert row["mean_cosine"] is not None  # geometry joined on model x step
+    assert expected == len(rows)

@@ -12,14 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from embdim import estimate
 from embdim.summary import read_summary
 from tests.hubserver import FakeHub
-from tests.workflow.conftest import (TINY_CONFIG, make_workdir, readme_block, snakemake,
-                                     sweep_env, tiny_hub_sweep)
+from tests.workflow.conftest import (TINY_CONFIG, check_summary, make_workdir, readme_block,
+                                     snakemake, sweep_env, tiny_hub_sweep)
 
 pytestmark = pytest.mark.slow
 EMBED = "gpt_neox.embed_in.weight"
@@ -50,24 +48,7 @@ def test_summary_rows(hub, full_run):
     required = ["model", "step", "revision", "commit", "estimator", "k", "id", "ed", "redundancy",
                 "n", "n_unique", "status", "duplicate_of"]
     assert list(rows[0])[:len(required)] == required
-    by_key = {(r["model"], r["step"], r["estimator"]): r for r in rows}
-    for repo, revisions in hub.fixtures.items():
-        for rev, info in revisions.items():
-            if info["step"] is None or rev == "main":
-                continue
-            for est, k in (("mle", 5), ("twonn", 2)):
-                row = by_key[(repo, info["step"], est)]
-                if info["missing"]:  # absent on the Hub: a row, not a failure
-                    assert row["status"] == "missing" and row["id"] is None and row["commit"] is None
-                    continue
-                x = info["tensors"][EMBED].array().astype(np.float32)
-                ref = estimate(x, estimator=est, k=k, device="cpu")
-                assert row["status"] == "ok"
-                assert row["revision"] == rev and row["commit"] == info["commit"]
-                assert row["k"] == k
-                assert row["n"] == x.shape[0] and row["n_unique"] == len(np.unique(x, axis=0))
-                assert row["id"] == pytest.approx(ref.id, rel=1e-6)
-                assert row["mean_cosine"] is not None  # geometry joined on model x step
+    check_summary(rows, hub.fixtures, [("mle", 5), ("twonn", 2)])
     # pythia-70m step4000 is a byte copy of step3000; nothing else is a duplicate
     dups = {(r["model"], r["step"]): r["duplicate_of"] for r in rows if r["duplicate_of"] is not None}
     assert dups == {("EleutherAI/pythia-70m", 4000): 3000}

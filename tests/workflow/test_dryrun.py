@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: MIT
+"""Once list_revisions has run against the Hub stand-in, a dry-run of the real config.yaml
+schedules 6 models x 37 steps of fetches (and 3 estimates + 1 geometry job per checkpoint)."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from embdim.config import expand_steps, model_slug
+from tests.fixtures import make_pythia_like_repo
+from tests.hubserver import FakeHub
+from tests.workflow.conftest import REPO, job_counts, make_workdir, snakemake, sweep_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_dry_run_schedules_the_paper_sweep(tmp_path):
+    paper = yaml.safe_load((REPO / "config.yaml").read_text())
+    steps = expand_steps(paper["steps"])
+    assert len(paper["models"]) == 6 and len(steps) == 37
+    with FakeHub() as hub:
+        for i, repo in enumerate(paper["models"]):  # tiny files, the paper's branches (+ step0, main)
+            make_pythia_like_repo(hub, repo, [0, *steps], vocab=8, dim=4, pad_rows=0, seed=i)
+        wd = make_workdir(tmp_path / "wd", paper)
+        env = sweep_env(hub, wd / "hf-home")
+        listings = [f"results/{model_slug(m)}/revisions.tsv" for m in paper["models"]]
+        snakemake(wd, "--cores", "2", *listings, env=env)
+    for path in listings:  # step0 + 37 steps + main, all with the tensor
+        assert len((wd / path).read_text().splitlines()) == 1 + 39
+
+    # the Hub is gone now: planning needs only the listings
+    proc = snakemake(wd, "-n", env=env)
+    counts = job_counts(proc.stdout)
+    assert counts.get("fetch_embedding") == 6 * 37, counts
+    assert counts.get("estimate_id") == 6 * 37 * 3, counts
+    assert counts.get("measure_geometry") == 6 * 37, counts
+    assert "list_revisions" not in counts and counts.get("summarize_sweep") == 1, counts

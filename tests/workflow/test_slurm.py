@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+"""A real SLURM: tests/slurm/setup_slurm.sh starts a one-node cluster, then a small sweep runs
+through sbatch with --profile profiles/slurm against the Hub stand-in.
+
+Skipped only where `sbatch` is absent; with EMBDIM_REQUIRE_SLURM=1 (CI) it fails instead.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from embdim.summary import read_summary
+from tests.hubserver import FakeHub
+from tests.workflow.conftest import (REPO, check_summary, make_workdir, snakemake, sweep_env,
+                                     tiny_hub_sweep)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+SETUP = REPO / "tests/slurm/setup_slurm.sh"
+CONFIG = {
+    "models": ["EleutherAI/pythia-14m", "EleutherAI/pythia-70m"],
+    "steps": [1000, 3000],  # pythia-14m has no step3000 on the stand-in
+    "estimators": [{"name": "mle", "k": 5}],
+    "threads": 1,
+}
+
+
+def test_slurm_sweep(tmp_path):
+    required = os.environ.get("EMBDIM_REQUIRE_SLURM") == "1"
+    if shutil.which("sbatch") is None and not required:
+        pytest.skip("sbatch is absent (EMBDIM_REQUIRE_SLURM=1 makes this a failure)")
+    setup = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=600)
+    assert setup.returncode == 0, f"setup_slurm.sh failed:\n{setup.stdout}\n{setup.stderr}"
+    assert shutil.which("sbatch"), "setup_slurm.sh ran but sbatch is still absent"
+
+    with FakeHub() as hub:
+        fixtures = tiny_hub_sweep(hub)
+        wd = make_workdir(tmp_path / "sweep", CONFIG)
+        env = sweep_env(hub, wd / "hf-home")
+        proc = snakemake(wd, "--profile", "profiles/slurm", env=env, timeout=900)
+
+    out = proc.stdout + proc.stderr
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    # list 2 + fetch 3 + estimate 3 + geometry 3 + summarize + plot, each its own sbatch job
+    assert len(submitted) == 13, out[-3000:]
+    rows = read_summary(wd / "results/summary.tsv")
+    assert len(rows) == 4
+    check_summary(rows, fixtures, [("mle", 5)])
+    assert [r["status"] for r in rows].count("missing") == 1
+    pngs = list((wd / "results/plots").glob("*.png"))
+    assert len(pngs) == 6 and all(p.stat().st_size > 5000 for p in pngs)

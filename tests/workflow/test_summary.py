@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: MIT
+"""embdim.summary / embdim summarize and embdim.plots / embdim plot on hand-written results:
+missing and no-weights steps, duplicate blobs, pending results, geometry join, figures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from embdim.config import model_slug
+from embdim.plots import FIGURES, model_colors, parse_size, size_order
+from embdim.summary import COLUMNS, read_summary, summarize, write_tsv
+
+HEADER = "revision\tstep\tcommit\tfile\tblob_sha256\tstatus\n"
+MODEL = "EleutherAI/pythia-70m"
+
+
+def embdim(*args):
+    return subprocess.run([sys.executable, "-c", "from embdim.cli import run; run()", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def results(tmp_path):
+    """pythia-70m: step1000 ok, step2000 a copy of step1000's blob, step3000 without weights,
+    step4000 absent, step5000 listed but not measured yet; main duplicates step2000."""
+    d = tmp_path / "results" / model_slug(MODEL)
+    d.mkdir(parents=True)
+    (d / "revisions.tsv").write_text(HEADER + "".join([
+        "step1000\t1000\t" + "a" * 40 + "\tmodel.safetensors\t" + "1" * 64 + "\tok\n",
+        "step2000\t2000\t" + "b" * 40 + "\tmodel.safetensors\t" + "1" * 64 + "\tok\n",
+        "step3000\t3000\t" + "c" * 40 + "\t\t\tno-weights\n",
+        "step5000\t5000\t" + "e" * 40 + "\tmodel.safetensors\t" + "5" * 64 + "\tok\n",
+        "main\t\t" + "f" * 40 + "\tmodel.safetensors\t" + "1" * 64 + "\tok\n",
+    ]))
+    for step, idv in ((1000, 20.5), (2000, 21.25)):
+        r = d / f"step{step}"
+        r.mkdir()
+        for est, k, scale in (("mle", 10, 1.0), ("twonn", 2, 0.5)):
+            (r / f"id-{est}-k{k}.json").write_text(json.dumps({
+                "estimator": est, "k": k, "id": idv * scale, "ed": 512.0, "redundancy": 0.9,
+                "n": 50304, "n_unique": 50277, "tensor": "gpt_neox.embed_in.weight", "dtype": "F16",
+                "shape": [50304, 512]}))
+        (r / "geometry.json").write_text(json.dumps({"mean_cosine": step / 1e4, "isotropy": 0.5,
+                                                     "n": 50304, "d": 512}))
+    return tmp_path / "results"
+
+
+def test_rows_statuses_duplicates_and_geometry(results):
+    rows = summarize(results, [MODEL], [1000, 2000, 3000, 4000, 5000], [("mle", 10), ("twonn", 2)])
+    assert len(rows) == 10 and list(rows[0])[:len(COLUMNS)] == COLUMNS
+    got = {(r["step"], r["estimator"]): r for r in rows}
+    assert [got[(s, "mle")]["status"] for s in (1000, 2000, 3000, 4000, 5000)] == \
+        ["ok", "ok", "no-weights", "missing", "pending"]
+    assert got[(1000, "twonn")]["id"] == 10.25 and got[(2000, "mle")]["id"] == 21.25
+    assert got[(1000, "mle")]["duplicate_of"] is None
+    assert got[(2000, "mle")]["duplicate_of"] == 1000  # same blob sha256 as step1000
+    assert got[(2000, "mle")]["commit"] == "b" * 40 and got[(2000, "mle")]["d"] == 512
+    assert got[(2000, "mle")]["mean_cosine"] == 0.2 and got[(1000, "twonn")]["mean_cosine"] == 0.1
+    assert got[(4000, "mle")]["revision"] is None and got[(4000, "mle")]["id"] is None
+
+
+def test_tsv_round_trip(results, tmp_path):
+    rows = summarize(results, [MODEL], [1000, 4000], [("mle", 10)], geometry=False)
+    write_tsv(rows, tmp_path / "s.tsv")
+    back = read_summary(tmp_path / "s.tsv")
+    assert back == rows
+    assert "mean_cosine" not in back[0]
+
+
+def test_summarize_cli(results, tmp_path):
+    out = tmp_path / "summary.tsv"
+    proc = embdim("summarize", str(results), "--model", MODEL, "--steps", "1000-4000:1000",
+                  "--estimator", "mle:10", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["n_rows"] == 4 and res["status_counts"] == {"ok": 2, "no-weights": 1, "missing": 1}
+    assert res["duplicates"] == 1 and out.read_text().startswith("model\tstep\trevision\t")
+    bad = embdim("summarize", str(results), "--model", MODEL, "--steps", "x", "--estimator", "mle:10")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    nolist = embdim("summarize", str(results), "--model", "EleutherAI/other", "--steps", "1",
+                    "--estimator", "mle:10")
+    assert nolist.returncode == 2 and "revisions.tsv" in nolist.stderr
+
+
+def test_plot_cli_writes_every_figure(results, tmp_path):
+    rows = summarize(results, [MODEL], [1000, 2000, 3000, 4000], [("mle", 10), ("twonn", 2)])
+    write_tsv(rows, tmp_path / "s.tsv")
+    proc = embdim("plot", str(tmp_path / "s.tsv"), "--out-dir", str(tmp_path / "plots"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    files = json.loads(proc.stdout)["files"]
+    assert sorted(files) == sorted(str(tmp_path / "plots" / f"{n}.{e}") for n in FIGURES
+                                   for e in ("png", "svg"))
+    for f in files:
+        data = open(f, "rb").read()
+        assert len(data) > 5000 and (data[:4] == b"\x89PNG" or b"<svg" in data[:2000])
+    assert embdim("plot", str(tmp_path / "nope.tsv"), "--out-dir", str(tmp_path)).returncode == 2
+
+
+def test_plots_survive_a_sweep_with_nothing_measured(tmp_path):
+    rows = [dict(dict.fromkeys(COLUMNS), model=MODEL, step=1000, estimator="mle", k=10,
+                 status="missing")]
+    write_tsv(rows, tmp_path / "s.tsv")
+    proc = embdim("plot", str(tmp_path / "s.tsv"), "--out-dir", str(tmp_path / "p"), "--format", "png")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "p").glob("*.png"))) == len(FIGURES)
+
+
+def test_models_are_coloured_in_size_order():
+    models = ["EleutherAI/pythia-1b", "results/demo/adam", "EleutherAI/pythia-14m",
+              "EleutherAI/pythia-160m-deduped"]
+    assert parse_size("EleutherAI/pythia-1.4b") == 1.4e9 and parse_size("results/demo/adam") is None
+    assert size_order(models) == ["EleutherAI/pythia-14m", "EleutherAI/pythia-160m-deduped",
+                                  "EleutherAI/pythia-1b", "results/demo/adam"]
+    colors = model_colors(models)
+    assert len(set(colors.values())) == 4
