@@ -11,12 +11,18 @@
 #   logs/{rule}/..., benchmarks/{rule}/...              one log and benchmark per job
 
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The working directory's config.yaml (normally this checkout's); else the one beside this file.
+configfile:
+    "config.yaml"
+    if os.path.exists("config.yaml")
+    else os.path.join(workflow.basedir, "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -2,6 +2,7 @@
 # Logic lives in embdim.config / embdim.summary; this file only wires it to Snakemake.
 import os
 import re
+import shlex
 
 from embdim import config as embdim_config
 from embdim.plots import FIGURES as PLOTS
@@ -61,7 +62,7 @@ def sweep_results(wildcards):
 
 def summarize_args():
     """Command-line arguments of `embdim summarize` describing the requested sweep."""
-    args = [f"--model {m!r}" for m in SWEEP.models.values()]
+    args = [f"--model {shlex.quote(m)}" for m in SWEEP.models.values()]
     args.append("--steps " + ",".join(map(str, SWEEP.steps)))
     args += [f"--estimator {name}:{k}" for name, k in SWEEP.estimators]
     args.append("--geometry" if SWEEP.config["geometry"] else "--no-geometry")
