@@ -160,8 +160,8 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
 
     raw = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(X))
     raw = raw.to(dev)
-    if raw.dtype in (torch.float16, torch.bfloat16):
-        raw = raw.to(torch.float32)  # exact
+    if raw.dtype in (torch.float16, torch.bfloat16) and dev == "cpu":
+        raw = raw.to(torch.float32)  # exact; the numpy kernels need it (the GPU keeps 2 bytes)
     elif raw.dtype not in (torch.float32, torch.float64):
         raw = raw.to(torch.float64)
     ctx = _Context(raw, k, m)
@@ -200,7 +200,8 @@ class _Context:
         # low-precision copies then hold values of order 1 (no overflow of squared norms).
         self.mean = raw.mean(dim=0, dtype=torch.float64)
         self.scale = 1.0
-        self.scale = max(float(torch.linalg.vector_norm(b, dim=1).max()) for b in self._blocks()) or 1.0
+        self.scale = max(float(torch.linalg.vector_norm(b, dim=1).max())
+                         for b in self._blocks(torch.float32)) or 1.0
         self._build(torch.float32)  # working copy for the bf16 and fp32 tiers
         # sqrt(Σ_l x_l² max_j y_jl²) per row: scale of the input round-off (see _bound).
         self.spread = ((self.xs * self.xs) @ (self.xs.abs().amax(dim=0) ** 2)).double().sqrt()
@@ -210,12 +211,14 @@ class _Context:
         # t-th smallest in the pilot ≈ the (t·n/size)-th smallest overall; aim at ~2(m+1).
         self.pilot_t = min(size - 1, max(1, math.ceil(2 * (m + 1) * size / self.n)))
 
-    def _blocks(self, rows: int = 4096):
-        """Centred, scaled float64 row blocks (never a full float64 copy of the input)."""
+    def _blocks(self, dtype=None, rows: int = 4096):
+        """Centred, scaled row blocks, float64 unless asked otherwise (never a full copy)."""
         import torch
 
+        dtype = dtype or torch.float64
+        mean = self.mean.to(dtype)
         for s in range(0, self.n, rows):
-            yield (self.raw[s:s + rows].to(torch.float64) - self.mean) / self.scale
+            yield (self.raw[s:s + rows].to(dtype) - mean) / self.scale
 
     def _build(self, dtype) -> None:
         """Scaled copy ``xs`` in ``dtype`` and float64 squared norms ``sq``."""
@@ -294,14 +297,17 @@ class _Context:
         """
         import torch
 
-        c, m = cand.shape
+        from . import _rerank
+
         if self.raw.device.type == "cpu" and CPU_KERNELS == "numpy":
-            D = torch.from_numpy(_rerank_numpy(self.raw.numpy(), rows.numpy(), cand.numpy(),
-                                               p.numpy()))
+            D = torch.from_numpy(_rerank.rerank_numpy(self.raw.numpy(), rows.numpy(),
+                                                      cand.numpy(), p.numpy()))
+        elif self.raw.device.type == "cuda" and _rerank.triton_available():
+            D = _rerank.rerank_triton(self.raw, rows, cand, p)
         else:
             if not hasattr(self, "raw64"):  # exact copy, made once (the input is <= float64)
                 self.raw64 = self.raw.to(torch.float64)
-            D = _rerank_torch(self.raw64, rows, cand, p)
+            D = _rerank.rerank_torch(self.raw64, rows, cand, p)
         D, order = torch.sort(D, dim=1, stable=True)
         return D[:, :self.k], torch.gather(cand, 1, order)[:, :self.k]
 
@@ -317,55 +323,6 @@ class _Context:
         sigma = 2 * self.u * math.sqrt(2 / 3) * self.spread[rows]
         acc = math.sqrt(self.d + 4) * 2.0 ** -24 * 4
         return Z_SIGMA * sigma + 2 * self.u * out_mag + acc
-
-
-def _rerank_torch(raw64, rows, cand, p):
-    """Exact candidate d² (inf beyond ``p``) with torch ops: the CUDA re-rank.
-
-    Gathers from an exact float64 copy of the input and lets ``cdist`` (direct, not the
-    matrix-product form) fuse difference, square and sum: two fewer passes over the gathered
-    block than the elementwise form (measured on an H200: ~45 of 160 ms were the re-rank).
-    """
-    import torch
-
-    c, m = cand.shape
-    D = torch.full((c, m), float("inf"), dtype=torch.float64, device=raw64.device)
-    budget = 64 * 2 ** 20 if raw64.device.type == "cpu" else 2 * 2 ** 30  # float64 gather block
-    sub = max(1, budget // (8 * m * raw64.shape[1]))
-    for s in range(0, c, sub):
-        w = int(p[s:s + sub].max())
-        q = raw64[rows[s:s + sub], None, :]
-        D[s:s + sub, :w] = torch.cdist(q, raw64[cand[s:s + sub, :w]],
-                                       compute_mode="donot_use_mm_for_euclid_dist")[:, 0, :] ** 2
-    return D
-
-
-def _rerank_numpy(raw, rows, cand, p):
-    """Exact candidate d² (inf beyond ``p``) with numpy, in cache-sized blocks on threads.
-
-    Measured on the 2-core CPU: blocks of 8 queries (gather, cast, subtract, einsum) run at
-    ~3.5 ns per value against ~15 for torch's gather + vector_norm(dtype=float64).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
-    c, m = cand.shape
-    D = np.full((c, m), np.inf)
-    sub = 8
-
-    def block(lo, hi):
-        for s in range(lo, hi, sub):
-            w = int(p[s:s + sub].max())
-            diff = np.take(raw, cand[s:s + sub, :w], axis=0).astype(np.float64)
-            diff -= raw[rows[s:s + sub], None, :]
-            D[s:s + sub, :w] = np.einsum("ijk,ijk->ij", diff, diff)
-
-    workers = max(1, torch.get_num_threads())
-    step = -(-c // (workers * sub)) * sub
-    with ThreadPoolExecutor(workers) as ex:  # numpy releases the GIL in take/subtract/einsum
-        list(ex.map(lambda lo: block(lo, min(c, lo + step)), range(0, c, step)))
-    return D
 
 
 def _split(v, dtype):

@@ -7,7 +7,7 @@ import pytest
 
 import embdim
 from embdim.errors import InputError
-from embdim.estimators import dedup_rows, mle_global, twonn
+from embdim.estimators import dedup_rows, dedup_rows_torch, mle_global, twonn
 from tests import reference as ref
 
 # estimate() on exact float64 kNN must reproduce the reference pipeline (dedup -> brute-force
@@ -167,3 +167,20 @@ def test_json_dict_has_contract_keys():
             "id_median"} <= set(d)
     t = embdim.estimate(X, "twonn", k=7, device="cpu").to_dict()
     assert t["k"] == 2 and t["estimator"] == "twonn"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_device_dedup_matches_numpy_dedup(dtype):
+    # dedup_rows_torch is what a GPU-resident input goes through; it is device-agnostic.
+    import torch
+
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((300, 6))
+    X[[40, 41, 200]] = X[7]
+    X[100:110] = 0.0
+    X[111] = -0.0
+    T = torch.from_numpy(X).to(getattr(torch, dtype))
+    U, first = dedup_rows_torch(T)
+    want = dedup_rows(T.float().numpy() if dtype == "bfloat16" else T.numpy())[1]
+    assert first.tolist() == want.tolist()
+    assert torch.equal(U, T[first])

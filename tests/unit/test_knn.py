@@ -100,14 +100,24 @@ def test_bad_device_and_precision():
         knn(X, 2, device="cpu", precision="int8")
 
 
-def test_cuda_request():
+def test_cuda_request(monkeypatch):
     import torch
 
+    from embdim import _rerank
+
     X = np.random.default_rng(6).standard_normal((300, 16))
-    if torch.cuda.is_available():  # on a GPU machine the CUDA path must give the CPU answer
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA"):
+            knn(X, 5, device="cuda")
+        return
+    # On a GPU machine the CUDA path must give the exact answer, with the fused Triton re-rank
+    # and with the torch one, from float64 and from fp16 data left on the device.
+    X16 = X.astype(np.float16)
+    for fused in ([True, False] if _rerank.triton_available() else [False]):
+        if not fused:
+            monkeypatch.setattr(_rerank, "_TRITON", False)
         res = knn(X, 5, device="cuda")
         assert res.device == "cuda"
         np.testing.assert_allclose(res.dist, brute_knn(X, 5)[0], rtol=RTOL)
-    else:
-        with pytest.raises(InputError, match="CUDA"):
-            knn(X, 5, device="cuda")
+        res16 = knn(torch.from_numpy(X16).cuda(), 5, device="cuda")
+        np.testing.assert_allclose(res16.dist, brute_knn(X16.astype(np.float64), 5)[0], rtol=RTOL)

@@ -119,7 +119,8 @@ class EstimateResult:
 
 
 def as_float_tensor(T):
-    """Device-side twin of :func:`as_float_matrix` for a torch tensor (kept on its device).
+    """Device-side twin of :func:`as_float_matrix` for a torch tensor (kept on its device;
+    fp16/bf16 stay 2 bytes wide: the kNN code reads them exactly).
 
     Raises
     ------
@@ -132,9 +133,7 @@ def as_float_tensor(T):
         raise InputError(f"expected a 2-D matrix, got shape {tuple(T.shape)}")
     if T.shape[0] == 0 or T.shape[1] == 0:
         raise InputError(f"matrix is empty (shape {tuple(T.shape)})")
-    if T.dtype in (torch.float16, torch.bfloat16):
-        T = T.to(torch.float32)  # exact
-    elif not T.dtype.is_floating_point:
+    if not T.dtype.is_floating_point:
         T = T.to(torch.float64)
     bad = ~torch.isfinite(T).all(dim=1)
     if bool(bad.any()):
@@ -143,7 +142,7 @@ def as_float_tensor(T):
 
 
 def dedup_rows_torch(T):
-    """:func:`dedup_rows` for a float32/float64 torch tensor, on its device.
+    """:func:`dedup_rows` for a floating-point torch tensor, on its device.
 
     Rows are hashed exactly (their bit patterns, as integers, times random odd 64-bit
     coefficients, summed with wrap-around); equal hashes are then checked row by row. On a
@@ -153,7 +152,8 @@ def dedup_rows_torch(T):
     import torch
 
     Z = T + 0.0  # -0.0 -> +0.0
-    bits = Z.view(torch.int32 if Z.dtype == torch.float32 else torch.int64).to(torch.int64)
+    ints = {2: torch.int16, 4: torch.int32, 8: torch.int64}[Z.element_size()]
+    bits = Z.view(ints).to(torch.int64)
     gen = torch.Generator(device="cpu").manual_seed(0x5EED)
     coef = (torch.randint(1, 2 ** 62, (Z.shape[1],), generator=gen) | 1).to(Z.device)
     h = (bits * coef).sum(dim=1)
