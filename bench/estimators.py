@@ -204,6 +204,11 @@ def bench_gpu(n, d, repeat, profile):
     times = [t for _, t in runs]
     r = runs[-1][0]
     exact, t_exact = once(precision="fp64")
+    from embdim import _rerank
+    fused = _rerank.triton_available()
+    saved, _rerank._TRITON = _rerank._TRITON, False  # the plain torch re-rank, for comparison
+    plain = [once() for _ in range(2)][-1]
+    _rerank._TRITON = saved
     # The bare fp16 product (chunks of 8192 rows), for scale: the floor of any exact method.
     for _ in range(2):  # second pass timed: the first pays for cuBLAS heuristics
         torch.cuda.synchronize()
@@ -216,7 +221,8 @@ def bench_gpu(n, d, repeat, profile):
            "median_s": statistics.median(times), "id": r.id, "id_mean": r.id_mean,
            "id_median": r.id_median, "tiers": r.knn_tiers, "exact_fp64_id": exact.id,
            "exact_fp64_seconds": t_exact, "fp16_matmul_s": t_mm,
-           "rel_diff_vs_exact": abs(r.id - exact.id) / exact.id}
+           "rel_diff_vs_exact": abs(r.id - exact.id) / exact.id, "triton_rerank": fused,
+           "torch_rerank_s": plain[1], "torch_rerank_id": plain[0].id}
     print(json.dumps(out, indent=1), flush=True)
     if profile:
         from torch.profiler import ProfilerActivity, profile as prof
