@@ -82,8 +82,8 @@ def _grid(n: int, width: float = 4.2, height: float = 3.2):
 
 def _step_axis(ax, log: bool) -> None:
     ax.set_xlabel("training step" + (" (log scale)" if log else ""))
-    if log:
-        ax.set_xscale("log")
+    if log:  # symlog: linear below 1, so step 0 (the initialisation) stays on the axis
+        ax.set_xscale("symlog", linthresh=1)
     ax.grid(alpha=0.3)
 
 
@@ -150,11 +150,15 @@ def final_id_vs_size(rows: list[dict]):
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     markers = "osD^v<>"
     for j, (est, k) in enumerate(ests):
+        marker = markers[j % len(markers)]
+        ax.scatter([], [], color="grey", marker=marker, label=_est_label(est, k))  # legend entry
         for model in models:
             x, y = _series(rows, model, est, k, "id")
             if x:
-                ax.scatter([xpos[model]], [y[-1]], color=colors[model], marker=markers[j % len(markers)],
-                           s=40, zorder=3, label=f"{_est_label(est, k)}" if model == models[0] else None)
+                ax.scatter([xpos[model]], [y[-1]], color=colors[model], marker=marker, s=40, zorder=3)
+                if j == 0:
+                    ax.annotate(model_label(model), (xpos[model], y[-1]), textcoords="offset points",
+                                xytext=(6, -3), fontsize=7, color=colors[model])
     if numeric:
         ref_x = [float(s[:-1]) * (1e6 if s.endswith("m") else 1e9) for s in PAPER_FINAL_ID]
         ax.scatter(ref_x, list(PAPER_FINAL_ID.values()), facecolors="none", edgecolors="black",

@@ -24,3 +24,19 @@ def test_snakefmt_is_clean():
     files = [str(REPO / "Snakefile"), *map(str, sorted((REPO / "workflow/rules").glob("*.smk")))]
     proc = subprocess.run([exe, "--check", *files], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_rule_logs_benchmarks_and_has_the_conda_env():
+    import yaml
+
+    env = yaml.safe_load((REPO / "envs/embdim.yaml").read_text())
+    names = " ".join(str(d) for d in env["dependencies"])
+    for dep in ("python", "numpy", "faiss-cpu", "pytorch", "matplotlib", "pyyaml", "huggingface_hub", "pip"):
+        assert dep in names, dep
+    assert (REPO / "envs/embdim.post-deploy.sh").read_text().count("pip install") == 1
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in text.split("\nrule ")[1:] + text.split("\ncheckpoint ")[1:]:
+            name = block.split(":")[0]
+            for directive in ("log:", "benchmark:", 'conda:\n        "../../envs/embdim.yaml"'):
+                assert directive in block.split("\nrule ")[0], f"{smk.name}: {name} lacks {directive!r}"
