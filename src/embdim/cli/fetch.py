@@ -39,22 +39,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 class _Progress:
-    """Bytes received, on stderr, only on a terminal."""
+    """Bytes received, redrawn on one stderr line at most 10 times a second; only used on a terminal."""
 
-    def __init__(self):
+    def __init__(self, interval: float = 0.1):
         self.n = 0
-        self.shown = 0
+        self.interval = interval
+        self.last = None  # time of the last redraw; None until something was received
 
     def __call__(self, k: int) -> None:
+        import time
         self.n += k
-        if self.n - self.shown >= 1 << 20:
-            self.shown = self.n
-            sys.stderr.write(f"\rfetch: {self.n / 2**20:8.1f} MiB")
-            sys.stderr.flush()
+        now = time.monotonic()
+        if self.last is None or now - self.last >= self.interval:
+            self.last = now
+            self._draw()
+
+    def _draw(self) -> None:
+        sys.stderr.write(f"\rfetch: {self.n / 2**20:8.2f} MiB received")
+        sys.stderr.flush()
 
     def done(self) -> None:
-        if self.shown:
+        if self.last is not None:
+            self._draw()
             sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 def run(args: argparse.Namespace) -> dict:
