@@ -230,9 +230,16 @@ class _Context:
 
         self.xs = torch.empty((self.n, self.d), dtype=dtype, device=self.raw.device)
         self.sq = torch.empty(self.n, dtype=torch.float64, device=self.raw.device)
-        for i, b in enumerate(self._blocks()):
+        # On the GPU, inputs that float32 holds exactly are centred in float32 (error 2^-23
+        # relative, covered by the bound); half the memory traffic of float64 (~4 ms of 99).
+        arith = torch.float64
+        if self.raw.is_cuda and dtype != torch.float64 and self.raw.dtype != torch.float64:
+            arith = torch.float32
+        for i, b in enumerate(self._blocks(arith)):
             self.xs[i * 4096:i * 4096 + len(b)] = b
-            self.sq[i * 4096:i * 4096 + len(b)] = (b * b).sum(dim=1)
+            self.sq[i * 4096:i * 4096 + len(b)] = \
+                torch.linalg.vector_norm(b, dim=1, dtype=torch.float64) ** 2 \
+                if b.is_cuda else (b * b).sum(dim=1)
 
     def set_tier(self, dtype, exact: bool) -> None:
         """Database operand ``B`` whose product with a query operand is ``|x|²+|y|²-2x·y``.
