@@ -16,6 +16,7 @@ Written apart from ``tests/hubserver.py`` to catch what that one is too kind abo
   client accepts it.
 - Errors: a missing repo is **401** + ``X-Error-Code: RepoNotFound`` without a token (404 with one), a
   missing revision 404 ``RevisionNotFound``, a missing file 404 ``EntryNotFound``.
+- ``lacking=("revision", "paths-info")`` answers those endpoints with a bare 404, like a minimal server.
 - ``commit_urls=False`` (default): a 40-hex commit in a URL is NOT resolved (a stand-in may only know
   branch names), so a client must address files by the name it was given.
 
@@ -75,8 +76,10 @@ class Fault:
 class StrictHub:
     """Loopback Hub (+ CDN on another port); ``with StrictHub() as hub: hub.url``."""
 
-    def __init__(self, *, page_size: int = 2, commit_urls: bool = False, token: str | None = None):
+    def __init__(self, *, page_size: int = 2, commit_urls: bool = False, token: str | None = None,
+                 lacking: tuple = ()):
         self.page_size, self.commit_urls, self.token = page_size, commit_urls, token
+        self.lacking = set(lacking)  # API endpoints answered with a bare 404 ("revision", "paths-info")
         self.repos: dict[str, dict[str, tuple[str, dict[str, bytes]]]] = {}
         self.requests: list[Req] = []
         self.faults: list[Fault] = []
@@ -266,6 +269,8 @@ def _handler(hub: StrictHub, server: str):
             if not m:
                 return self._err(404, None, "Not Found")
             kind, rev_name, sub = m.group(1), m.group(2), (m.group(3) or "").strip("/")
+            if kind in hub.lacking:
+                return self._err(404, None, "Not Found")
             rev = hub._rev(repo, rev_name)
             if rev is None:
                 return self._err(404, "RevisionNotFound", f"Invalid rev id: {rev_name}")

@@ -257,3 +257,20 @@ def test_progress_only_on_a_terminal_and_never_with_json(hub, tmp_path):
     assert code == 0 and "fetch" in tty and "MiB" in tty and "step0" in out
     code, out, tty = _run_with_tty_stderr(args + ["--json"], env)
     assert code == 0 and tty == "" and json.loads(out)["revision"] == "step0"
+
+
+def test_server_without_revision_and_paths_info_endpoints(tmp_path):
+    with StrictHub(lacking=("revision", "paths-info")) as h:
+        info = make_pythia_like_repo(h, "min/model", [0, 1000], layout={0: "sharded-safetensors", 1000: "bin"},
+                                     vocab=VOCAB, dim=DIM)
+        for rev in ("step0", "step1000"):
+            h.reset()
+            out = tmp_path / f"{rev}.safetensors"
+            p = embdim(["fetch", "min/model", "--revision", rev, "--out", str(out), "--json"], h, tmp_path)
+            assert p.returncode == 0, p.stderr
+            res = json.loads(p.stdout)
+            assert res["commit"] == info[rev]["commit"]
+            t = info[rev]["tensors"][EMBED_IN]
+            assert st_read(out)[1] == t.data and h.bytes_sent <= budget(t.nbytes)
+        p = embdim(["fetch", "min/model", "--revision", "step5", "--out", str(tmp_path / "x.npy")], h, tmp_path)
+        assert p.returncode == 3 and "step5" in p.stderr and not leftovers(tmp_path, "x.")

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
+import httpx2
 from huggingface_hub import hf_hub_url
 from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, HFValidationError,
                                     OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
@@ -100,6 +101,10 @@ class _BadAnswer(Exception):
     """An API answer we cannot use (not JSON, wrong shape)."""
 
 
+class _BareNotFound(NotFoundError):
+    """A 404 without the Hub's ``X-Error-Code``: a missing thing, or an endpoint the server lacks."""
+
+
 def _file_entries(items) -> dict[str, HubFile]:
     """Files (not folders) of a tree / paths-info answer, keyed by path."""
     if not isinstance(items, list):
@@ -154,11 +159,11 @@ class HubClient(RangeReader):
                     raise HubError(f"{what}: access denied (HTTP {status}); check HF_TOKEN / login and the "
                                    "repo's access terms", **ctx) from e
                 if status == 404:  # a 404 without the Hub's X-Error-Code: still "not there"
-                    raise NotFoundError(f"{repo_id}@{revision}: not found ({what}: HTTP 404)", **ctx) from e
+                    raise _BareNotFound(f"{repo_id}@{revision}: not found ({what}: HTTP 404)", **ctx) from e
                 if status not in RETRY_STATUS:
                     raise HubError(f"{what} failed with HTTP {status}", **ctx) from e
                 err, retry_after, why = e, _retry_after(e.response.headers), f"HTTP {status}"
-            except NETWORK_ERRORS as e:
+            except (*NETWORK_ERRORS, httpx2.DecodingError) as e:  # incl. a cut gzip body
                 err, retry_after, why = e, None, type(e).__name__
             except _BadAnswer as e:  # a truncated or garbled answer: ask again
                 err, retry_after, why = e, None, f"unusable answer ({e})"
@@ -183,7 +188,9 @@ class HubClient(RangeReader):
 
     # -- API ------------------------------------------------------------------------------------
     def resolve_commit(self, repo: str, revision: str) -> str:
-        """The 40-hex commit a revision points at (``/revision/{rev}?expand=sha``: a tiny answer)."""
+        """The 40-hex commit a revision points at (``/revision/{rev}?expand=sha``: a tiny answer).
+
+        A server without that endpoint (a bare 404) is asked for its refs instead."""
         def call():
             data, _ = self._call("GET", f"{self._repo_api(repo)}/revision/{quote(revision, safe='')}",
                                  params={"expand": "sha"})
@@ -191,7 +198,16 @@ class HubClient(RangeReader):
             if not isinstance(sha, str) or not _HEX40.fullmatch(sha):
                 raise _BadAnswer("no 40-hex commit sha")
             return sha.lower()
-        return self._api("revision info", call, repo_id=repo, revision=revision)
+        try:
+            return self._api("revision info", call, repo_id=repo, revision=revision)
+        except _BareNotFound:
+            data = self._refs(repo)
+            for ref in data.get("branches", []) + (data.get("tags") or []):
+                if isinstance(ref, dict) and ref.get("name") == revision and ref.get("targetCommit"):
+                    return str(ref["targetCommit"]).lower()
+            if _HEX40.fullmatch(revision):
+                return revision.lower()
+            raise NotFoundError(f"{repo}: revision {revision!r} not found", repo_id=repo, revision=revision)
 
     def paths_info(self, repo: str, revision: str, paths: list[str]) -> dict[str, HubFile]:
         """The files among ``paths`` that exist at ``revision`` (absent ones are simply left out)."""
@@ -217,17 +233,20 @@ class HubClient(RangeReader):
         raise HubError(f"{repo}@{revision}: tree listing has more than {MAX_TREE_PAGES} pages",
                        repo_id=repo, revision=revision)
 
-    def list_refs(self, repo: str) -> list[Branch]:
-        """The repo's branches (tags and PR refs are not training checkpoints)."""
+    def _refs(self, repo: str) -> dict:
         def call():
             data, _ = self._call("GET", f"{self._repo_api(repo)}/refs")
             if not isinstance(data, dict) or not isinstance(data.get("branches"), list):
                 raise _BadAnswer("no branches list")
-            try:
-                return [Branch(b["name"], b["targetCommit"]) for b in data["branches"]]
-            except (KeyError, TypeError) as e:
-                raise _BadAnswer("malformed branch entry") from e
+            return data
         return self._api("refs", call, repo_id=repo)
+
+    def list_refs(self, repo: str) -> list[Branch]:
+        """The repo's branches (tags and PR refs are not training checkpoints)."""
+        try:
+            return [Branch(b["name"], b["targetCommit"]) for b in self._refs(repo)["branches"]]
+        except (KeyError, TypeError) as e:
+            raise HubError(f"{repo}: malformed branch entry in the refs answer", repo_id=repo) from e
 
     def url(self, repo: str, filename: str, revision: str) -> str:
         return hf_hub_url(repo, filename, revision=revision, endpoint=self.endpoint)
@@ -249,9 +268,12 @@ class HubClient(RangeReader):
         """
         ctx = {"repo_id": repo, "revision": revision}
         commit = self.resolve_commit(repo, revision)
-        infos = self.paths_info(repo, revision, list(WEIGHT_FILES))
+        try:
+            infos = self.paths_info(repo, revision, list(WEIGHT_FILES))
+        except _BareNotFound:  # a server without paths-info: the tree listing says the same
+            infos = {}
         entry = pick_weight_file(infos)
-        if entry is None:  # unusual file names: one listing of the tree
+        if entry is None:  # unusual file names (or no paths-info): one listing of the tree
             infos = self.list_files(repo, revision)
             entry = pick_weight_file(infos)
         if entry is None:
@@ -265,7 +287,12 @@ class HubClient(RangeReader):
             except TensorNotFoundError as e:
                 raise TensorNotFoundError(f"{repo}@{revision}: {e}", tensor=tensor, **ctx) from e
             shard = posixpath.normpath(posixpath.join(posixpath.dirname(entry), wm[want]))
-            info = infos.get(shard) or self.paths_info(repo, revision, [shard]).get(shard)
+            info = infos.get(shard)
+            if info is None:
+                try:
+                    info = self.paths_info(repo, revision, [shard]).get(shard)
+                except _BareNotFound:
+                    info = self.list_files(repo, revision).get(shard)
             if info is None:
                 raise NotFoundError(f"{repo}@{revision}: shard {shard} named in {entry} is missing", **ctx)
         sha = info.sha256

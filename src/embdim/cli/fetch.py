@@ -65,6 +65,18 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (Snakemake, SLURM) raises SystemExit, so the temporary output is removed on the way out."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (run() called from library code): leave signals alone
+        pass
+
+
 def run(args: argparse.Namespace) -> dict:
     from ..checkpoint import write_tensor
     from ..errors import InputError
@@ -74,6 +86,7 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--out {args.out}: must end in .safetensors or .npy")
     if out.is_dir():
         raise InputError(f"--out {args.out}: is a directory")
+    _exit_on_sigterm()
     progress = _Progress() if (sys.stderr.isatty() and not args.json) else None
     if Path(args.repo).is_dir():
         from ..localrun import fetch_local
