@@ -35,6 +35,9 @@ def test_slurm_sweep(tmp_path):
     setup = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=600)
     assert setup.returncode == 0, f"setup_slurm.sh failed:\n{setup.stdout}\n{setup.stderr}"
     assert shutil.which("sbatch"), "setup_slurm.sh ran but sbatch is still absent"
+    again = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "setup_slurm: node" in again.stderr, again.stderr
+    assert not re.search(r"starting|writing|installing", again.stderr), "setup is not idempotent"
 
     with FakeHub() as hub:
         fixtures = tiny_hub_sweep(hub)
