@@ -203,6 +203,7 @@ class _Context:
         # Centre and scale: distances only change by the factor ``scale``, and the
         # low-precision copies then hold values of order 1 (no overflow of squared norms).
         self.mean = raw.mean(dim=0, dtype=torch.float64)
+        self.block = 4096 if raw.device.type == "cpu" else 65536  # rows per conversion block
         self.scale = 1.0
         self.scale = max(float(torch.linalg.vector_norm(b, dim=1).max())
                          for b in self._blocks(torch.float32)) or 1.0
@@ -215,12 +216,13 @@ class _Context:
         # t-th smallest in the pilot ≈ the (t·n/size)-th smallest overall; aim at ~2(m+1).
         self.pilot_t = min(size - 1, max(1, math.ceil(2 * (m + 1) * size / self.n)))
 
-    def _blocks(self, dtype=None, rows: int = 4096):
+    def _blocks(self, dtype=None):
         """Centred, scaled row blocks, float64 unless asked otherwise (never a full copy)."""
         import torch
 
         dtype = dtype or torch.float64
         mean = self.mean.to(dtype)
+        rows = self.block
         for s in range(0, self.n, rows):
             yield (self.raw[s:s + rows].to(dtype) - mean) / self.scale
 
@@ -236,8 +238,8 @@ class _Context:
         if self.raw.is_cuda and dtype != torch.float64 and self.raw.dtype != torch.float64:
             arith = torch.float32
         for i, b in enumerate(self._blocks(arith)):
-            self.xs[i * 4096:i * 4096 + len(b)] = b
-            self.sq[i * 4096:i * 4096 + len(b)] = \
+            self.xs[i * self.block:i * self.block + len(b)] = b
+            self.sq[i * self.block:i * self.block + len(b)] = \
                 torch.linalg.vector_norm(b, dim=1, dtype=torch.float64) ** 2 \
                 if b.is_cuda else (b * b).sum(dim=1)
 
