@@ -149,6 +149,9 @@ def test_faults_retry_after_503_and_api_faults_exact(hub, tmp_path):
     repo, want = "strict/safetensors", hub.info["safetensors"]["step1000"]["tensors"][EMBED_IN]
     hub.reset()
     hub.fault("hub", "/revision/", "status", status=503, times=2)
+    # the Hub's own rate-limit header, no Retry-After: no request left, window resets in 1 s
+    hub.fault("hub", "/revision/", "status", status=429, headers={"RateLimit": '"api";r=0;t=1',
+                                                                  "RateLimit-Policy": '"fixed window";"api";q=500;w=300'})
     hub.fault("hub", "/paths-info/", "status", status=429, headers={"Retry-After": "1"})
     hub.fault("cdn", "/xet-bridge-us/", "status", status=429, skip=1, headers={"Retry-After": "1"})
     hub.fault("cdn", "/xet-bridge-us/", "status", status=503, times=2)
@@ -157,8 +160,8 @@ def test_faults_retry_after_503_and_api_faults_exact(hub, tmp_path):
     assert p.returncode == 0, p.stderr
     assert st_read(out)[1] == want.data and p.stderr == ""
     reqs = hub.requests
-    assert len([r for r in reqs if "/revision/" in r.path]) == 3
-    for path, server in (("/paths-info/", "hub"), ("/xet-bridge-us/", "cdn")):
+    assert len([r for r in reqs if "/revision/" in r.path]) == 4
+    for path, server in (("/revision/", "hub"), ("/paths-info/", "hub"), ("/xet-bridge-us/", "cdn")):
         seen = [r for r in reqs if path in r.path and r.server == server]
         i = next(k for k, r in enumerate(seen) if r.status == 429)
         # nothing re-sent to that path before Retry-After (1 s) elapsed

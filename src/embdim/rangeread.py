@@ -39,7 +39,7 @@ ENV_RETRIES = "EMBDIM_MAX_RETRIES"
 # Same temporary failures huggingface_hub retries (utils/_http.py _DEFAULT_RETRY_ON_STATUS_CODES).
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 NETWORK_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
-MAX_WAIT = 60.0            # cap of the exponential backoff (s)
+MAX_WAIT = 8.0             # cap of the exponential backoff (s), as huggingface_hub's http_backoff
 MAX_RETRY_AFTER = 900.0    # a longer Retry-After is reported instead of slept through (the Hub window is 300 s)
 MAX_REDIRECTS = 5
 TIMEOUT = httpx2.Timeout(30.0, read=120.0)
@@ -115,7 +115,8 @@ def _retry_after(headers) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, email.utils.parsedate_to_datetime(v).timestamp() - time.time())
+        # An HTTP date has whole seconds: wait one more, so we are never early.
+        return max(0.0, email.utils.parsedate_to_datetime(v).timestamp() - time.time() + 1.0)
     except (TypeError, ValueError):
         return None
 
@@ -148,7 +149,7 @@ class RangeReader:
     token : str, optional
         Defaults to ``HF_TOKEN`` or the stored login, as huggingface_hub resolves it.
     backoff_base : float, optional
-        First retry wait in seconds (then doubled, capped at 60 s); env ``EMBDIM_BACKOFF_BASE``, default 1.
+        First retry wait in seconds (then doubled, capped at 8 s); env ``EMBDIM_BACKOFF_BASE``, default 1.
     max_retries : int, optional
         Retries after the first attempt; env ``EMBDIM_MAX_RETRIES``, default 5.
     on_bytes : callable, optional
