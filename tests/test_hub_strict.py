@@ -30,7 +30,7 @@ VOCAB, DIM = 512, 64
 
 def env_for(hub, tmp_path, token=None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=str(tmp_path / "hf_home"),
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"),
                EMBDIM_BACKOFF_BASE="0.01", EMBDIM_MAX_RETRIES="3")
     if token:
         env["HF_TOKEN"] = token
@@ -86,6 +86,9 @@ def test_fetch_each_layout_exact_and_within_budget_counted_by_the_server(hub, tm
     assert res["bytes_downloaded"] == hub.bytes_sent  # every body byte, redirect texts and API answers too
     cdn = [r for r in hub.requests if r.server == "cdn"]
     assert cdn and all(r.status == 206 and "authorization" not in r.headers for r in cdn)
+    # no stray requests (huggingface_hub's agent-detection probe GETs /api/agent-harnesses)
+    assert all(r.path.startswith((f"/api/models/{repo}/", f"/{repo}/resolve/", f"/api/resolve-cache/models/{repo}/"))
+               for r in hub.requests if r.server == "hub"), [r.path for r in hub.requests]
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in hub.requests if r.server == "hub")
     assert any(r.headers.get("accept-encoding", "").find("gzip") >= 0 for r in hub.requests if "/api/" in r.path)
 

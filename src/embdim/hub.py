@@ -48,9 +48,13 @@ MAX_TREE_PAGES = 1000  # a Link header that never ends is a server bug, not a re
 
 # -- helpers ----------------------------------------------------------------------------------------
 def quiet_hub_logs() -> None:
-    """Silence huggingface_hub's own retry warnings (its tree listing retries internally)."""
+    """Prepare huggingface_hub for a CLI run: silence its own retry warnings, and skip the telemetry
+    part of its user agent, whose agent detection sends an extra GET ``{HF_ENDPOINT}/api/agent-harnesses``
+    (a request, and bytes, that no fetch needs)."""
+    from huggingface_hub import constants
     from huggingface_hub.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
+    constants.HF_HUB_DISABLE_TELEMETRY = True
 
 
 def parse_step(name: str) -> int | None:
