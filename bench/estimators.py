@@ -58,7 +58,7 @@ def provenance() -> dict:
         except OSError:
             return ""
     commit = os.environ.get("EMBDIM_COMMIT") or git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "src", "bench")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "bench")
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
