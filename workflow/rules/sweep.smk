@@ -20,9 +20,11 @@ checkpoint list_revisions:
         "embdim revisions {params.model:q} --tensor {params.tensor} --out {output.tsv} > {log} 2>&1"
 
 
+# ancient(): the listing orders the fetch after it, but listing a model again (a new
+# revisions.tsv) must not fetch every checkpoint again.
 rule fetch_embedding:
     input:
-        rules.list_revisions.output.tsv,
+        ancient("results/{model}/revisions.tsv"),
     output:
         "results/{model}/{revision}/embedding.safetensors",
     log:
