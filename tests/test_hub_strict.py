@@ -280,3 +280,20 @@ def test_server_without_revision_and_paths_info_endpoints(tmp_path):
             assert st_read(out)[1] == t.data and h.bytes_sent <= budget(t.nbytes)
         p = embdim(["fetch", "min/model", "--revision", "step5", "--out", str(tmp_path / "x.npy")], h, tmp_path)
         assert p.returncode == 3 and "step5" in p.stderr and not leftovers(tmp_path, "x.")
+
+
+def test_branch_moved_during_fetch_is_an_integrity_error(monkeypatch):
+    import huggingface_hub.constants
+    from embdim.errors import IntegrityError
+    from embdim.hub import HubClient
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with StrictHub() as h:
+        make_pythia_like_repo(h, "mv/model", [0, 1], main=False, vocab=64, dim=16)
+        c = HubClient(endpoint=h.url, backoff_base=0.01, max_retries=1)
+        commit = c.resolve_commit("mv/model", "step0")
+        url = c.url("mv/model", "model.safetensors", "step0")
+        assert len(c.get_range(url, 0, 8, commit=commit)) == 8
+        h.repos["mv/model"]["step0"] = h.repos["mv/model"]["step1"]  # the branch now points elsewhere
+        with pytest.raises(IntegrityError, match="moved"):
+            c.get_range(url, 0, 8, commit=commit)

@@ -127,6 +127,7 @@ def _etag(v: str | None) -> str | None:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA1 = re.compile(r"[0-9a-f]{40}")
 MAX_DISCARD = 1 << 20  # a redirect's body is read (and counted) only up to this size
 
 
@@ -246,7 +247,7 @@ class RangeReader:
                     raise IntegrityError(f"{urlsplit(url).path}: file changed (LFS sha256 {linked} != {sha256})",
                                          byte_range=(pos, end))
                 repo_commit = (r.headers.get("x-repo-commit") or "").strip().lower()
-                if commit and repo_commit and repo_commit != commit.lower():
+                if commit and _SHA1.fullmatch(repo_commit) and repo_commit != commit.lower():
                     raise IntegrityError(f"{urlsplit(url).path}: the revision moved during the fetch (now at "
                                          f"commit {repo_commit}, started at {commit}); run it again",
                                          byte_range=(pos, end))
