@@ -297,3 +297,18 @@ def test_branch_moved_during_fetch_is_an_integrity_error(monkeypatch):
         h.repos["mv/model"]["step0"] = h.repos["mv/model"]["step1"]  # the branch now points elsewhere
         with pytest.raises(IntegrityError, match="moved"):
             c.get_range(url, 0, 8, commit=commit)
+
+
+def test_after_a_429_no_thread_sends_anything_before_retry_after(tmp_path):
+    with StrictHub(page_size=1) as h:  # one entry per tree page: each branch costs several requests
+        make_pythia_like_repo(h, "rl/model", range(0, 40000, 1000), vocab=32, dim=8,
+                              layout={s: "sharded-safetensors" for s in range(0, 40000, 1000)})
+        h.fault("hub", "/tree/step3000", "status", status=429, headers={"Retry-After": "1"})
+        p = embdim(["revisions", "rl/model", "--json"], h, tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert [r["status"] for r in json.loads(p.stdout)["revisions"]] == ["ok"] * 41
+        t429 = next(r.t for r in h.requests if r.status == 429)
+        # requests already on their way when the 429 left may land just after it; then silence for 1 s
+        early = [r.path for r in h.requests if t429 + 0.15 < r.t < t429 + 1.0]
+        assert not early, early
+        assert any(r.t >= t429 + 1.0 for r in h.requests)

@@ -178,6 +178,7 @@ class HubClient(RangeReader):
 
     def _call(self, method: str, url: str, **kw):
         """One API request through huggingface_hub's shared client: (parsed JSON, response)."""
+        self._wait_hold()
         headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
         r = get_session().request(method, url, headers=headers, **kw)
         hf_raise_for_status(r)

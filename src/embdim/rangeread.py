@@ -166,6 +166,8 @@ class RangeReader:
         self.on_bytes = on_bytes
         _install_counting_client()
         self._start = COUNTER.n
+        self._hold_until = 0.0  # time.monotonic() before which no request is sent (Retry-After)
+        self._hold_lock = threading.Lock()
 
     @property
     def bytes_downloaded(self) -> int:
@@ -173,12 +175,20 @@ class RangeReader:
         return COUNTER.n - self._start
 
     # -- retry policy ---------------------------------------------------------------------------
+    def _wait_hold(self) -> None:
+        """Called before every request: after a Retry-After, no thread of this client sends anything
+        (a rate limit is per client, not per URL; ``revisions`` lists branches from several threads)."""
+        while (left := self._hold_until - time.monotonic()) > 0:
+            time.sleep(left)
+
     def _sleep(self, failures: int, retry_after: float | None, what: str, why: str) -> None:
         wait = min(MAX_WAIT, self.backoff_base * 2 ** (failures - 1))
         if retry_after is not None:
             if retry_after > MAX_RETRY_AFTER:
                 raise HubError(f"{what}: rate limited, server asks to wait {retry_after:.0f} s; try again later")
             wait = max(wait, retry_after)  # nothing is re-sent before Retry-After
+            with self._hold_lock:
+                self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
         log.info("%s: %s; retry %d/%d in %.2f s", what, why, failures, self.max_retries, wait)
         time.sleep(wait)
 
@@ -232,6 +242,7 @@ class RangeReader:
                   sha256: str | None, commit: str | None = None) -> tuple[int | None, float | None]:
         """One attempt (following redirects); appends to ``buf``; returns (retryable status, Retry-After)
         or (None, None) when the range is complete."""
+        self._wait_hold()
         headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
         headers["Accept-Encoding"] = "identity"  # byte offsets must be of the stored file
         rng = f"bytes={pos}-{end - 1}"
