@@ -16,6 +16,7 @@ Written apart from ``tests/hubserver.py`` to catch what that one is too kind abo
   client accepts it.
 - Errors: a missing repo is **401** + ``X-Error-Code: RepoNotFound`` without a token (404 with one), a
   missing revision 404 ``RevisionNotFound``, a missing file 404 ``EntryNotFound``.
+- ``http10=True``: HTTP/1.0 without Content-Length, so a cut body looks complete to the HTTP layer.
 - ``lacking=("revision", "paths-info")`` answers those endpoints with a bare 404, like a minimal server.
 - ``commit_urls=False`` (default): a 40-hex commit in a URL is NOT resolved (a stand-in may only know
   branch names), so a client must address files by the name it was given.
@@ -77,8 +78,9 @@ class StrictHub:
     """Loopback Hub (+ CDN on another port); ``with StrictHub() as hub: hub.url``."""
 
     def __init__(self, *, page_size: int = 2, commit_urls: bool = False, token: str | None = None,
-                 lacking: tuple = ()):
+                 lacking: tuple = (), http10: bool = False):
         self.page_size, self.commit_urls, self.token = page_size, commit_urls, token
+        self.http10 = http10  # HTTP/1.0, no Content-Length: bodies end when the connection closes
         self.lacking = set(lacking)  # API endpoints answered with a bare 404 ("revision", "paths-info")
         self.repos: dict[str, dict[str, tuple[str, dict[str, bytes]]]] = {}
         self.requests: list[Req] = []
@@ -89,7 +91,10 @@ class StrictHub:
 
     def __enter__(self) -> "StrictHub":
         for kind in ("hub", "cdn"):
-            srv = _Server(("127.0.0.1", 0), _handler(self, kind))
+            handler = _handler(self, kind)
+            if self.http10:
+                handler.protocol_version = "HTTP/1.0"
+            srv = _Server(("127.0.0.1", 0), handler)
             srv.daemon_threads = True
             threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self._srv.append(srv)
@@ -193,7 +198,8 @@ def _handler(hub: StrictHub, server: str):
         def _send(self, status: int, body: bytes = b"", headers: dict | None = None, cut: int | None = None) -> None:
             self.req.status = status
             self.send_response(status)
-            for k, v in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            length = {} if hub.http10 else {"Content-Length": str(len(body))}
+            for k, v in (length | (headers or {})).items():
                 self.send_header(k, v)
             self.end_headers()
             if self.command == "HEAD":

@@ -312,3 +312,23 @@ def test_after_a_429_no_thread_sends_anything_before_retry_after(tmp_path):
         early = [r.path for r in h.requests if t429 + 0.15 < r.t < t429 + 1.0]
         assert not early, early
         assert any(r.t >= t429 + 1.0 for r in h.requests)
+
+
+@pytest.mark.parametrize("layout", ["sharded-safetensors", "bin"])
+def test_http10_without_content_length_cut_bodies_are_detected(tmp_path, layout):
+    with StrictHub(http10=True) as h:
+        info = make_pythia_like_repo(h, "h10/model", [0], layout=layout, vocab=VOCAB, dim=DIM, main=False)
+        h.fault("hub", "/paths-info/", "cut", n=30)          # a JSON answer cut: only json.loads can tell
+        # cut the tensor read: the 2nd CDN GET for safetensors (header, tensor), the 4th for a .bin
+        h.fault("cdn", "/xet-bridge-us/", "cut", n=500, skip=1 if "safetensors" in layout else 3)
+        out = tmp_path / "e.safetensors"
+        p = embdim(["fetch", "h10/model", "--revision", "step0", "--out", str(out), "--json"], h, tmp_path)
+        assert p.returncode == 0, p.stderr
+        t = info["step0"]["tensors"][EMBED_IN]
+        assert st_read(out)[1] == t.data
+        assert json.loads(p.stdout)["bytes_downloaded"] == h.bytes_sent <= budget(t.nbytes)
+        assert any(r.status == 206 and r.sent == 500 for r in h.requests)
+        h.fault("hub", "/tree/step0", "cut", n=50)
+        p = embdim(["revisions", "h10/model", "--json"], h, tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["revisions"][0]["status"] == "ok"

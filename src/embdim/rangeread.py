@@ -296,11 +296,16 @@ class RangeReader:
     def _discard(r) -> None:
         """Read a small body we do not need (a redirect's text), so it is counted like the rest."""
         cl = r.headers.get("content-length")
-        if cl is not None and cl.isdigit() and int(cl) <= MAX_DISCARD:
-            try:
-                r.read()
-            except NETWORK_ERRORS:
-                pass  # the redirect itself arrived; its text does not matter
+        if cl is not None and (not cl.isdigit() or int(cl) > MAX_DISCARD):
+            return
+        got = 0
+        try:  # no Content-Length (HTTP/1.0): the body ends when the server closes; read at most 1 MiB
+            for chunk in r.iter_raw():
+                got += len(chunk)
+                if got > MAX_DISCARD:
+                    return
+        except NETWORK_ERRORS:
+            pass  # the redirect itself arrived; its text does not matter
 
     def _read_206(self, r, pos: int, end: int, buf: bytearray, size: int | None, rng: str) -> None:
         m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (r.headers.get("content-range") or "").strip())
