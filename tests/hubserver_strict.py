@@ -24,7 +24,7 @@ Written apart from ``tests/hubserver.py`` to catch what that one is too kind abo
 Every body byte written is counted (``bytes_sent``), per request (``requests``). Faults (``fault``)
 match a server (``hub``/``cdn``) and a path substring: ``status`` (e.g. 429 + Retry-After, 503),
 ``cut`` (full Content-Length, ``n`` bytes, then the connection drops), ``full`` (200 + the whole body to
-a Range request).
+a Range request), ``bare206`` (206 without Content-Range), ``slice200`` (the range, sent as a 200).
 """
 from __future__ import annotations
 
@@ -374,6 +374,9 @@ def _handler(hub: StrictHub, server: str):
                 start, end = int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)
             if start >= size or start > end:
                 return self._send(416, b"", {**h, "Content-Range": f"bytes */{size}"})
+            kind = self.fault.kind if self.fault is not None else ""
+            if kind in ("bare206", "slice200"):  # what simple servers do: no Content-Range / wrong status
+                return self._send(206 if kind == "bare206" else 200, data[start:end + 1], h)
             return self._send(206, data[start:end + 1], {**h, "Content-Range": f"bytes {start}-{end}/{size}"}, cut)
 
     return H

@@ -332,3 +332,15 @@ def test_http10_without_content_length_cut_bodies_are_detected(tmp_path, layout)
         p = embdim(["revisions", "h10/model", "--json"], h, tmp_path)
         assert p.returncode == 0, p.stderr
         assert json.loads(p.stdout)["revisions"][0]["status"] == "ok"
+
+
+@pytest.mark.parametrize("kind", ["bare206", "slice200"])
+def test_simple_servers_range_answers_without_content_range(hub, tmp_path, kind):
+    want = hub.info["bin"]["step1000"]["tensors"][EMBED_IN]
+    hub.reset()
+    hub.fault("cdn", "/xet-bridge-us/", kind, times=100)
+    out = tmp_path / "e.safetensors"
+    p = embdim(["fetch", "strict/bin", "--revision", "step1000", "--out", str(out), "--json"], hub, tmp_path, TOKEN)
+    assert p.returncode == 0, p.stderr
+    assert st_read(out)[1] == want.data and hub.bytes_sent <= budget(want.nbytes)
+    assert {r.status for r in hub.requests if r.server == "cdn"} == {206 if kind == "bare206" else 200}
