@@ -109,6 +109,12 @@ class _BareNotFound(NotFoundError):
     """A 404 without the Hub's ``X-Error-Code``: a missing thing, or an endpoint the server lacks."""
 
 
+def _target(ref: dict) -> str | None:
+    """A ref's commit (``targetCommit`` on the Hub), 40-hex lower-cased."""
+    c = ref.get("targetCommit") or ref.get("target_commit")
+    return (c.lower() if _HEX40.fullmatch(c) else c) if isinstance(c, str) and c else None
+
+
 def _file_entries(items) -> dict[str, HubFile]:
     """Files (not folders) of a tree / paths-info answer, keyed by path."""
     if not isinstance(items, list):
@@ -200,16 +206,17 @@ class HubClient(RangeReader):
             data, _ = self._call("GET", f"{self._repo_api(repo)}/revision/{quote(revision, safe='')}",
                                  params={"expand": "sha"})
             sha = data.get("sha") if isinstance(data, dict) else None
-            if not isinstance(sha, str) or not _HEX40.fullmatch(sha):
-                raise _BadAnswer("no 40-hex commit sha")
-            return sha.lower()
+            if not isinstance(sha, str) or not sha.strip():
+                raise _BadAnswer("no commit sha")
+            sha = sha.strip()  # the Hub's is 40 hex; anything else is passed on as the server gave it
+            return sha.lower() if _HEX40.fullmatch(sha) else sha
         try:
             return self._api("revision info", call, repo_id=repo, revision=revision)
         except _BareNotFound:
             data = self._refs(repo)
             for ref in data.get("branches", []) + (data.get("tags") or []):
-                if isinstance(ref, dict) and ref.get("name") == revision and ref.get("targetCommit"):
-                    return str(ref["targetCommit"]).lower()
+                if isinstance(ref, dict) and ref.get("name") == revision and _target(ref):
+                    return _target(ref)
             if _HEX40.fullmatch(revision):
                 return revision.lower()
             raise NotFoundError(f"{repo}: revision {revision!r} not found", repo_id=repo, revision=revision)
@@ -249,7 +256,7 @@ class HubClient(RangeReader):
     def list_refs(self, repo: str) -> list[Branch]:
         """The repo's branches (tags and PR refs are not training checkpoints)."""
         try:
-            return [Branch(b["name"], b["targetCommit"]) for b in self._refs(repo)["branches"]]
+            return [Branch(b["name"], _target(b)) for b in self._refs(repo)["branches"]]
         except (KeyError, TypeError) as e:
             raise HubError(f"{repo}: malformed branch entry in the refs answer", repo_id=repo) from e
 
