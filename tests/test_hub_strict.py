@@ -16,7 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.fixtures import EMBED_IN, EMBED_OUT, LAYOUTS, make_pythia_like_repo
+from tests.fixtures import (EMBED_IN, EMBED_OUT, LAYOUTS, checkpoint_files, make_pythia_like_repo,
+                            pythia_like_tensors)
 from tests.hubserver_strict import StrictHub
 
 TOKEN = "hf_strictSECRETtoken13579"
@@ -344,3 +345,33 @@ def test_simple_servers_range_answers_without_content_range(hub, tmp_path, kind)
     assert p.returncode == 0, p.stderr
     assert st_read(out)[1] == want.data and hub.bytes_sent <= budget(want.nbytes)
     assert {r.status for r in hub.requests if r.server == "cdn"} == {206 if kind == "bare206" else 200}
+
+
+def test_revisions_tensor_absent_from_a_single_file_is_no_weights(tmp_path):
+    tied = pythia_like_tensors(vocab=64, dim=16, seed=3)
+    del tied[EMBED_OUT]  # tied embeddings: no output matrix of its own
+    with StrictHub() as h:
+        make_pythia_like_repo(h, "tied/model", [0, 1000], layout={0: "bin", 1000: "safetensors"}, main=False)
+        h.add_revision("tied/model", "step2000", checkpoint_files(tied, "safetensors"))
+        h.add_revision("tied/model", "step3000", checkpoint_files(tied, "bin"))
+        run = tmp_path / "run"
+        for rev, files in (("step0", checkpoint_files(pythia_like_tensors(seed=1), "bin")),
+                           ("step2000", checkpoint_files(tied, "safetensors"))):
+            (run / rev).mkdir(parents=True)
+            for name, data in files.items():
+                (run / rev / name).write_bytes(data)
+        for where in ("tied/model", str(run)):
+            for tensor, want in (("embed_out", "ok"), ("embed_in", "ok"), (EMBED_OUT, "ok"), ("x.weight", "no-weights")):
+                p = embdim(["revisions", where, "--tensor", tensor, "--json"], h, tmp_path)
+                assert p.returncode == 0, p.stderr
+                rows = {r["revision"]: r for r in json.loads(p.stdout)["revisions"]}
+                assert rows["step0"]["status"] == want, (where, tensor)
+                tied_status = "ok" if tensor == "embed_in" else "no-weights"
+                assert rows["step2000"]["status"] == tied_status, (where, tensor)
+                if where == "tied/model":
+                    assert rows["step3000"]["status"] == tied_status, tensor  # a tied torch-zip .bin
+                if tied_status == "no-weights":
+                    assert rows["step2000"]["file"] is None and rows["step2000"]["blob_sha256"] is None
+        p = embdim(["fetch", str(run), "--revision", "step2000", "--tensor", "embed_out", "--out",
+                    str(tmp_path / "o.npy")], h, tmp_path)
+        assert p.returncode == 3 and "embed_out" in p.stderr and "available" in p.stderr

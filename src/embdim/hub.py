@@ -325,11 +325,27 @@ class HubClient(RangeReader):
         return FetchResult(repo, revision, commit, info.path, loc.name, loc.dtype, loc.shape, raw,
                            self.bytes_downloaded, sha)
 
+    def _holds(self, repo: str, branch: Branch, info: HubFile, tensor: str | None) -> bool:
+        """Whether a single weight file holds ``tensor``. Every causal LM has an input embedding, so
+        ``embed_in`` costs nothing; other names cost a header (or zip directory) read."""
+        if tensor in (None, "embed_in"):
+            return True
+        url = self.url(repo, info.path, branch.name)
+
+        def read_range(s: int, e: int) -> bytes:
+            return self.get_range(url, s, e, size=info.size, sha256=info.sha256, commit=branch.target_commit)
+        try:
+            locate_tensor(read_range, info.size, info.path, tensor)
+        except (NotFoundError, CheckpointError):  # TensorNotFoundError is a NotFoundError
+            return False
+        return True
+
     def list_revisions(self, repo: str, tensor: str | None = None, workers: int = 4) -> list[dict]:
         """One row per branch: step, commit, weight files, the file holding ``tensor`` and its sha256.
 
-        One tree listing per branch, plus the index json for sharded checkpoints. A branch that vanished
-        or holds no readable weights is a ``no-weights`` row, never a failed listing.
+        One tree listing per branch, plus the index json for sharded checkpoints (and, for a tensor other
+        than ``embed_in``, a single file's header). A branch that vanished or holds no readable weights
+        with that tensor is a ``no-weights`` row, never a failed listing.
         """
         refs = self.list_refs(repo)
 
@@ -343,6 +359,8 @@ class HubClient(RangeReader):
             out["files"] = sorted(p for p in files if is_weight_file(p))
             entry = pick_weight_file(files)
             if entry is None:
+                return out
+            if not entry.endswith(".index.json") and not self._holds(repo, branch, files[entry], tensor):
                 return out
             if entry.endswith(".index.json"):
                 try:  # an unreadable index or a tensor it does not list: nothing to fetch there

@@ -28,11 +28,20 @@ def _files(d: Path) -> list[str]:
     return sorted(out)
 
 
-def _holder(d: Path, files: list[str], tensor: str | None) -> tuple[str | None, str | None]:
-    """(file holding ``tensor``, its full name if an index told us) or (None, None)."""
+def _holder(d: Path, files: list[str], tensor: str | None, check: bool = True) -> tuple[str | None, str | None]:
+    """(file holding ``tensor``, its full name if known) or (None, None). With ``check``, a single
+    file's header is read to see that it holds the tensor (not needed for ``embed_in``)."""
     entry = pick_weight_file(files)
-    if entry is None or not entry.endswith(".index.json"):
-        return entry, None
+    if entry is None:
+        return None, None
+    if not entry.endswith(".index.json"):
+        if not check or tensor in (None, "embed_in"):  # every causal LM has one: no need to look
+            return entry, None
+        with LocalFile(d / entry) as f:
+            try:
+                return entry, locate_tensor(f.read_range, f.size, entry, tensor).name
+            except (TensorNotFoundError, CheckpointError):
+                return None, None
     wm = parse_weight_index((d / entry).read_bytes(), entry)
     try:
         name = resolve_tensor_name(wm, tensor)
@@ -80,7 +89,7 @@ def fetch_local(run_dir: str | os.PathLike, revision: str, tensor: str | None = 
     if not d.is_dir():
         raise NotFoundError(f"{run_dir}: revision {revision!r} not found (no directory {d})")
     files = _files(d)
-    holder, name = _holder(d, files, tensor)
+    holder, name = _holder(d, files, tensor, check=False)  # locate_tensor below says what is wrong
     if holder is None:
         if pick_weight_file(files) is None:
             raise NotFoundError(f"{d}: no weight file (model.safetensors, pytorch_model.bin or a sharded index)")
