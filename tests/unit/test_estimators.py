@@ -184,3 +184,21 @@ def test_device_dedup_matches_numpy_dedup(dtype):
     want = dedup_rows(T.float().numpy() if dtype == "bfloat16" else T.numpy())[1]
     assert first.tolist() == want.tolist()
     assert torch.equal(U, T[first])
+
+
+def test_dedup_hash_collision_falls_back_to_sorting(monkeypatch):
+    # All-zero multipliers hash every row to 0: the row check must catch it and sort instead.
+    from embdim.estimators import _base
+
+    monkeypatch.setattr(_base, "_hash_coefficients", lambda d: np.zeros(d, dtype=np.uint64))
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0], [3.0, 4.0]])
+    U, first = dedup_rows(X)
+    assert first.tolist() == [0, 1, 3]
+
+
+def test_dedup_rows_equal_only_on_hashed_columns_stay_distinct():
+    # dedup_rows hashes 64 of the 200 columns: rows that differ only elsewhere must survive.
+    X = np.tile(np.arange(200.0), (3, 1))
+    X[1, 1] += 1e-3  # column 1 is not among the hashed ones (linspace(0, 199, 64) skips it)
+    U, first = dedup_rows(X)
+    assert first.tolist() == [0, 1]

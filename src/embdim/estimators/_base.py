@@ -11,6 +11,8 @@ from ..errors import InputError
 
 # Rows checked per pass for NaN/inf: bounds the temporary boolean array to ~64 MiB.
 _CHECK_VALUES = 64 * 2 ** 20
+# Columns hashed by dedup_rows (a row check follows, so this only affects speed).
+_HASH_COLUMNS = 64
 
 
 def as_float_matrix(X) -> np.ndarray:
@@ -47,7 +49,11 @@ def as_float_matrix(X) -> np.ndarray:
 def dedup_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Remove exact duplicate rows, keeping the first occurrence of each, in input order.
 
-    Rows are compared by value (``-0.0 == 0.0``), bit-exactly otherwise.
+    Rows are compared by value (``-0.0 == 0.0``), bit-exactly otherwise. Each row is hashed
+    exactly (the bit patterns of 64 of its values as unsigned integers times random 64-bit
+    coefficients, summed modulo 2^64), equal hashes are checked row by row, and a collision
+    between different rows falls back to sorting the rows (``np.unique(axis=0)``, several
+    times slower on 50k x 2048).
 
     Returns
     -------
@@ -56,13 +62,34 @@ def dedup_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Index in ``X`` of each kept row (ascending).
     """
     X = np.ascontiguousarray(X)
-    Z = X + X.dtype.type(0)  # maps -0.0 to +0.0 so equal values have equal bytes
-    rows = Z.view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1]))).ravel()
-    _, first = np.unique(rows, return_index=True)
-    first = np.sort(first).astype(np.int64)
-    if len(first) == len(X):
-        return X, first
+    n, d = X.shape
+    # Equal rows are equal on any columns: hash 64 evenly spaced ones (distinct rows that
+    # agree there are caught by the row check below and sorted instead).
+    cols = np.unique(np.linspace(0, d - 1, min(d, _HASH_COLUMNS)).astype(np.int64))
+    Z = X[:, cols] + X.dtype.type(0)  # -0.0 -> +0.0: equal values, equal bits
+    bits = Z.view(np.dtype(f"u{X.dtype.itemsize}")).astype(np.uint64)
+    h = (bits * _hash_coefficients(len(cols))).sum(axis=1, dtype=np.uint64)  # mod 2^64
+    order = np.argsort(h, kind="stable")  # within equal hashes: ascending row index
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    if not same.any():
+        return X, np.arange(n, dtype=np.int64)
+    a, b = order[:-1][same], order[1:][same]
+    if (X[a] == X[b]).all():  # every equal-hash neighbour pair is an equal row (-0.0 == 0.0)
+        dup = np.zeros(n, dtype=bool)
+        dup[b] = True
+        first = np.flatnonzero(~dup).astype(np.int64)
+    else:  # a genuine hash collision: sort the rows themselves
+        Z = X + X.dtype.type(0)
+        rows = Z.view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1]))).ravel()
+        first = np.sort(np.unique(rows, return_index=True)[1]).astype(np.int64)
     return X[first], first
+
+
+def _hash_coefficients(d: int) -> np.ndarray:
+    """Fixed random odd 64-bit multipliers, one per column."""
+    rng = np.random.default_rng(0x5EED)
+    return rng.integers(0, 2 ** 63, size=d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
 def _clean(v):
