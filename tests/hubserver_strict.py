@@ -78,9 +78,10 @@ class StrictHub:
     """Loopback Hub (+ CDN on another port); ``with StrictHub() as hub: hub.url``."""
 
     def __init__(self, *, page_size: int = 2, commit_urls: bool = False, token: str | None = None,
-                 lacking: tuple = (), http10: bool = False):
+                 lacking: tuple = (), http10: bool = False, latency: float = 0.0):
         self.page_size, self.commit_urls, self.token = page_size, commit_urls, token
         self.http10 = http10  # HTTP/1.0, no Content-Length: bodies end when the connection closes
+        self.latency = latency  # seconds before each answer (a round trip)
         self.lacking = set(lacking)  # API endpoints answered with a bare 404 ("revision", "paths-info")
         self.repos: dict[str, dict[str, tuple[str, dict[str, bytes]]]] = {}
         self.requests: list[Req] = []
@@ -239,6 +240,8 @@ def _handler(hub: StrictHub, server: str):
                            {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
             with hub.lock:
                 hub.requests.append(self.req)
+            if hub.latency:
+                time.sleep(hub.latency)
             self.fault = hub._take(server, self.req.path)
             if self.fault is not None and self.fault.kind == "status":
                 return self._json({"error": "injected"}, self.fault.status, self.fault.headers)
