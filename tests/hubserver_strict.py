@@ -16,6 +16,7 @@ Written apart from ``tests/hubserver.py`` to catch what that one is too kind abo
   client accepts it.
 - Errors: a missing repo is **401** + ``X-Error-Code: RepoNotFound`` without a token (404 with one), a
   missing revision 404 ``RevisionNotFound``, a missing file 404 ``EntryNotFound``.
+- ``renamed={"old/id": "new/id"}``: requests for the old id get a relative 307 to the new one.
 - ``http10=True``: HTTP/1.0 without Content-Length, so a cut body looks complete to the HTTP layer.
 - ``lacking=("revision", "paths-info")`` answers those endpoints with a bare 404, like a minimal server.
 - ``commit_urls=False`` (default): a 40-hex commit in a URL is NOT resolved (a stand-in may only know
@@ -78,10 +79,11 @@ class StrictHub:
     """Loopback Hub (+ CDN on another port); ``with StrictHub() as hub: hub.url``."""
 
     def __init__(self, *, page_size: int = 2, commit_urls: bool = False, token: str | None = None,
-                 lacking: tuple = (), http10: bool = False, latency: float = 0.0):
+                 lacking: tuple = (), http10: bool = False, latency: float = 0.0, renamed: dict | None = None):
         self.page_size, self.commit_urls, self.token = page_size, commit_urls, token
         self.http10 = http10  # HTTP/1.0, no Content-Length: bodies end when the connection closes
         self.latency = latency  # seconds before each answer (a round trip)
+        self.renamed = dict(renamed or {})  # old repo id -> new one: answered with a relative 307
         self.lacking = set(lacking)  # API endpoints answered with a bare 404 ("revision", "paths-info")
         self.repos: dict[str, dict[str, tuple[str, dict[str, bytes]]]] = {}
         self.requests: list[Req] = []
@@ -257,6 +259,11 @@ def _handler(hub: StrictHub, server: str):
                 return self._cached(*m.groups())
             api = p.startswith("/api/models/")
             rest = p[len("/api/models/"):] if api else p.lstrip("/")
+            old = next((o for o in hub.renamed if rest.startswith(o + "/")), None)
+            if old is not None:  # a renamed repo: the Hub redirects, relative to itself, keeping the query
+                loc = ("/api/models/" if api else "/") + quote(hub.renamed[old] + rest[len(old):])
+                loc += "?" + self.req.query if self.req.query else ""
+                return self._send(307, b"", {"Location": loc})
             repo = next((r for r in sorted(hub.repos, key=len, reverse=True) if rest.startswith(r + "/")), None)
             if repo is None or (hub.token and auth is None):  # private repos look missing without a token
                 code = 404 if auth else 401

@@ -377,3 +377,17 @@ def test_revisions_tensor_absent_from_a_single_file_is_no_weights(tmp_path):
         p = embdim(["fetch", str(run), "--revision", "step2000", "--tensor", "embed_out", "--out",
                     str(tmp_path / "o.npy")], h, tmp_path)
         assert p.returncode == 3 and "embed_out" in p.stderr and "available" in p.stderr
+
+
+def test_renamed_repo_relative_redirects_keep_the_token(tmp_path):
+    with StrictHub(renamed={"Old/name": "new/name"}, token=TOKEN) as h:
+        info = make_pythia_like_repo(h, "new/name", [0], layout="sharded-bin", vocab=VOCAB, dim=DIM, main=False)
+        out = tmp_path / "e.safetensors"
+        p = embdim(["fetch", "Old/name", "--revision", "step0", "--out", str(out), "--json"], h, tmp_path, TOKEN)
+        assert p.returncode == 0, p.stderr
+        t = info["step0"]["tensors"][EMBED_IN]
+        assert st_read(out)[1] == t.data and json.loads(p.stdout)["bytes_downloaded"] == h.bytes_sent
+        assert {r.status for r in h.requests if r.path.startswith(("/Old/", "/api/models/Old/"))} == {307}
+        assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in h.requests if r.server == "hub")
+        p = embdim(["revisions", "Old/name", "--json"], h, tmp_path, TOKEN)
+        assert p.returncode == 0 and json.loads(p.stdout)["revisions"][0]["status"] == "ok"
