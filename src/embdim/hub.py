@@ -127,8 +127,8 @@ def _file_entries(items) -> dict[str, HubFile]:
         sha = (lfs.get("oid") or lfs.get("sha256")) if lfs else None
         if isinstance(sha, str):
             sha = sha.removeprefix("sha256:").lower()
-        try:
-            size = int(it.get("size") if it.get("size") is not None else (lfs or {}).get("size"))
+        try:  # an LFS file's own size (the Hub gives the same at the top; a pointer's size would be wrong)
+            size = int((lfs or {}).get("size") if (lfs or {}).get("size") is not None else it.get("size"))
         except (TypeError, ValueError) as e:
             raise _BadAnswer(f"no size for {it['path']!r}") from e
         out[it["path"]] = HubFile(it["path"], size, it.get("oid"), sha or None)
