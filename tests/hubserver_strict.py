@@ -368,7 +368,8 @@ def _handler(hub: StrictHub, server: str):
             data = hub._blob(m.group(1)) if m else None
             if data is None:
                 return self._send(403, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"})
-            self._bytes(data, {"ETag": f'"{hashlib.md5(data).hexdigest()}"', "Content-Type": "application/octet-stream"})
+            self._bytes(data, {"ETag": f'"{hashlib.md5(data).hexdigest()}"',
+                               "Content-Type": "application/octet-stream"})
 
         def _bytes(self, data: bytes, headers: dict) -> None:
             h = {"Accept-Ranges": "bytes", **headers}

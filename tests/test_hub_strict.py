@@ -155,8 +155,8 @@ def test_faults_retry_after_503_and_api_faults_exact(hub, tmp_path):
     hub.reset()
     hub.fault("hub", "/revision/", "status", status=503, times=2)
     # the Hub's own rate-limit header, no Retry-After: no request left, window resets in 1 s
-    hub.fault("hub", "/revision/", "status", status=429, headers={"RateLimit": '"api";r=0;t=1',
-                                                                  "RateLimit-Policy": '"fixed window";"api";q=500;w=300'})
+    limit = {"RateLimit": '"api";r=0;t=1', "RateLimit-Policy": '"fixed window";"api";q=500;w=300'}
+    hub.fault("hub", "/revision/", "status", status=429, headers=limit)
     hub.fault("hub", "/paths-info/", "status", status=429, headers={"Retry-After": "1"})
     hub.fault("cdn", "/xet-bridge-us/", "status", status=429, skip=1, headers={"Retry-After": "1"})
     hub.fault("cdn", "/xet-bridge-us/", "status", status=503, times=2)
@@ -363,7 +363,8 @@ def test_revisions_tensor_absent_from_a_single_file_is_no_weights(tmp_path):
             for name, data in files.items():
                 (run / rev / name).write_bytes(data)
         for where in ("tied/model", str(run)):
-            for tensor, want in (("embed_out", "ok"), ("embed_in", "ok"), (EMBED_OUT, "ok"), ("x.weight", "no-weights")):
+            cases = (("embed_out", "ok"), ("embed_in", "ok"), (EMBED_OUT, "ok"), ("x.weight", "no-weights"))
+            for tensor, want in cases:
                 p = embdim(["revisions", where, "--tensor", tensor, "--json"], h, tmp_path)
                 assert p.returncode == 0, p.stderr
                 rows = {r["revision"]: r for r in json.loads(p.stdout)["revisions"]}
