@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures import fake_hub, hub_env, make_pythia_like_repo  # noqa: F401 (fixture)
+from tests.fixtures import hub_env, make_pythia_like_repo
 
 REPO = Path(__file__).resolve().parents[2]
 LINKED = ("Snakefile", "workflow", "profiles", "envs")
