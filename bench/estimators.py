@@ -119,6 +119,7 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
 
     import embdim
 
+    info = provenance()  # at the start: the commit whose code is timed
     rows = []
     for n, d in sizes:
         X16 = embedding_like(n, d)
@@ -148,7 +149,6 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
                   f"(numpy {dd['numpy']}, dadapy {dd['dadapy']})", flush=True)
         rows.append(res)
         del X, X16
-    info = provenance()
     info["skdim"] = getattr(skdim, "__version__", "?")
     info["torch_threads"] = torch.get_num_threads()
     print("\n" + markdown_table(rows, info))
