@@ -120,6 +120,10 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
     import embdim
 
     info = provenance()  # at the start: the commit whose code is timed
+    # Warm-up on a small matrix: imports (torch, numba), thread pools, kernel JIT for every tool.
+    W = embedding_like(600, 32, seed=1).astype(np.float32)
+    embdim.estimate(W, "mle", device="cpu"), embdim.estimate(W, "twonn", device="cpu")
+    skdim.id.MLE(K=10).fit(W, n_neighbors=10), skdim.id.TwoNN().fit(W)
     rows = []
     for n, d in sizes:
         X16 = embedding_like(n, d)
