@@ -127,9 +127,9 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
     Parameters
     ----------
     X : ndarray or torch.Tensor (n, d)
-        Finite float data (fp16/bf16 are up-cast to float32 exactly; a tensor already on the
-        GPU stays there). Duplicate
-        rows are allowed (they give zero distances) but callers normally remove them first.
+        Finite data. fp16/bf16 are read exactly (up-cast to float32 on the CPU, kept 2 bytes
+        wide on the GPU); a tensor already on the GPU stays there. Duplicate rows are allowed
+        (they give zero distances) but callers normally remove them first.
     k : int
         Neighbours per row, ``1 <= k <= n - 1``.
     device : {"auto", "cpu", "cuda"}
@@ -139,7 +139,8 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
     extra : int, optional
         Extra candidates re-ranked exactly per query (default ``DEFAULT_EXTRA``).
     chunk : int, optional
-        Query rows per chunk (default: a 256 MiB float32 score block).
+        Query rows per chunk (default: a 256 MiB float32 score block on the CPU, an eighth of
+        the free memory on a GPU).
     progress : callable(done, total), optional
         Called after each chunk of the first tier.
 
@@ -171,8 +172,8 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
     raw = raw.to(dev)
     if raw.dtype in (torch.float16, torch.bfloat16) and dev == "cpu":
         raw = raw.to(torch.float32)  # exact; the numpy kernels need it (the GPU keeps 2 bytes)
-    elif raw.dtype not in (torch.float32, torch.float64):
-        raw = raw.to(torch.float64)
+    elif raw.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raw = raw.to(torch.float64)  # integers, bool
     ctx = _Context(raw, k, m)
     dist = torch.empty((n, k), dtype=torch.float64, device=dev)
     idx = torch.empty((n, k), dtype=torch.int64, device=dev)
