@@ -6,6 +6,7 @@
 #   results/{model}/{revision}/embedding.safetensors    fetch_embedding
 #   results/{model}/{revision}/id-{estimator}-k{k}.json estimate_id
 #   results/{model}/{revision}/geometry.json            measure_geometry
+#   results/{model}/baseline-{estimator}-k{k}.json      estimate_baseline
 #   results/summary.tsv                                 summarize_sweep
 #   results/plots/*.png, *.svg                          plot_dynamics
 #   logs/{rule}/..., benchmarks/{rule}/...              one log and benchmark per job

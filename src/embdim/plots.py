@@ -32,6 +32,7 @@ GEOMETRY_PANELS = [
 ]
 FIGURES = ["id_vs_step", "id_vs_step_log", "id_vs_step_overlay", "redundancy_vs_step",
            "final_id_vs_size", "geometry_vs_step"]
+BASELINE_LABEL = "random N(0,I), same shape"
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([mb])(?:-deduped)?$", re.IGNORECASE)
 
 
@@ -140,8 +141,16 @@ def by_estimator(rows: list[dict], key: str, ylabel: str, title: str, log: bool 
     return fig
 
 
+def _baseline(rows, model, estimator, k):
+    """The model's random-baseline ID for one estimator (``baseline_id``), or ``None``."""
+    vals = [r.get("baseline_id") for r in rows if r["model"] == model and r["estimator"] == estimator
+            and r["k"] == k and r.get("baseline_id") is not None]
+    return vals[0] if vals else None
+
+
 def final_id_vs_size(rows: list[dict]):
-    """ID at each model's last measured step vs parameter count, with the paper's values."""
+    """ID at each model's last measured step vs parameter count, with the paper's values and, per
+    model and estimator, the ID of N(0, I) samples of the same shape (grey x, ``baseline_id``)."""
     models = size_order(_unique(r["model"] for r in rows))
     colors = model_colors(models)
     ests = _unique((r["estimator"], r["k"]) for r in rows)
@@ -159,6 +168,11 @@ def final_id_vs_size(rows: list[dict]):
                 if j == 0:
                     ax.annotate(model_label(model), (xpos[model], y[-1]), textcoords="offset points",
                                 xytext=(6, -3), fontsize=7, color=colors[model])
+            base = _baseline(rows, model, est, k)
+            if base is not None:  # labelled once: one legend entry for every baseline marker
+                seen = BASELINE_LABEL in ax.get_legend_handles_labels()[1]
+                ax.scatter([xpos[model]], [base], color="grey", marker="x", s=40, zorder=2,
+                           label=None if seen else BASELINE_LABEL)
     if numeric:
         ref_x = [float(s[:-1]) * (1e6 if s.endswith("m") else 1e9) for s in PAPER_FINAL_ID]
         ax.scatter(ref_x, list(PAPER_FINAL_ID.values()), facecolors="none", edgecolors="black",

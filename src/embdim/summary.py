@@ -4,7 +4,9 @@
 One row per model x requested step x estimator. A step the model does not have is a row with
 ``status=missing`` (a revision without the tensor keeps the listing's status, ``no-weights``);
 a checkpoint whose weight blob is byte-identical to an earlier step's names that step in
-``duplicate_of``. Geometry metrics are joined on model x step.
+``duplicate_of``. Geometry metrics are joined on model x step; the random baseline of the same
+shape (``<model>/baseline-<estimator>-k<k>.json``, rule estimate_baseline) as ``baseline_id`` on
+model x estimator, the same value on every step's row.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ GEOMETRY_COLUMNS = [
     "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq", "variance", "q",
     "mean_norm_ratio", "isotropy", "pca_dim_90", "pca_dim_95", "pca_dim_99", "effective_rank",
 ]
+BASELINE_COLUMNS = ["baseline_id"]
 ESTIMATE_KEYS = ["id", "ed", "redundancy", "n", "n_unique", "tensor", "dtype", "id_mean", "id_median"]
 
 
@@ -94,7 +97,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int],
-              estimators: list[tuple[str, int]], geometry: bool = True) -> list[dict]:
+              estimators: list[tuple[str, int]], geometry: bool = True,
+              baseline: bool = False) -> list[dict]:
     """Build the summary rows of a sweep from its result directory.
 
     Parameters
@@ -110,11 +114,15 @@ def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int
         Requested estimators.
     geometry : bool
         Join ``geometry.json`` columns.
+    baseline : bool
+        Join ``baseline_id``: the ``id`` of ``<model slug>/baseline-<estimator>-k<k>.json``
+        (N(0, I) samples shaped like the model's last measured checkpoint); ``None`` if absent.
 
     Returns
     -------
     list of dict
-        Rows keyed by :data:`COLUMNS` (+ :data:`GEOMETRY_COLUMNS`); absent values are ``None``.
+        Rows keyed by :data:`COLUMNS` (+ :data:`GEOMETRY_COLUMNS`, + :data:`BASELINE_COLUMNS`);
+        absent values are ``None``.
         A result file not written yet gives ``status=pending``.
 
     Raises
@@ -127,13 +135,18 @@ def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int
     for model in models:
         listing = read_revisions(root / model_slug(model) / "revisions.tsv")
         by_step, dups = revisions_by_step(listing), duplicate_steps(listing)
+        base_id = {}
+        for name, k in estimators if baseline else []:
+            res = _read_json(root / model_slug(model) / f"baseline-{name}-k{k}.json")
+            base_id[(name, k)] = (res or {}).get("id")
         for step in steps:
             rev = by_step.get(step)
             geo = None
             if rev is not None and rev["status"] == "ok" and geometry:
                 geo = _read_json(root / model_slug(model) / rev["revision"] / "geometry.json")
             for name, k in estimators:
-                row = dict.fromkeys(COLUMNS + (GEOMETRY_COLUMNS if geometry else []))
+                row = dict.fromkeys(COLUMNS + (GEOMETRY_COLUMNS if geometry else [])
+                                    + (BASELINE_COLUMNS if baseline else []))
                 row.update(model=model, step=step, estimator=name, k=k, status="missing")
                 if rev is not None:
                     row.update(revision=rev["revision"], commit=rev["commit"] or None,
@@ -149,6 +162,8 @@ def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int
                         row["d"] = est["shape"][-1]
                     for key in GEOMETRY_COLUMNS if geometry else []:
                         row[key] = (geo or {}).get(key)
+                if baseline:
+                    row["baseline_id"] = base_id[(name, k)]
                 out.append(row)
     return out
 

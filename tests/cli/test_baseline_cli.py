@@ -80,3 +80,27 @@ def test_bad_arguments_exit_2(args):
 def test_help_has_example():
     r = embdim("baseline", "random", "--help")
     assert r.returncode == 0 and "embdim baseline random --n" in r.stdout
+
+
+def test_out_writes_the_printed_json(tmp_path):
+    out = tmp_path / "sub" / "baseline.json"
+    r = embdim("baseline", "random", "--n", 400, "--dim", 5, "--k", 6, "--seed", 2, "--device", "cpu",
+               "--json", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.read_text()) == json.loads(r.stdout)
+    assert not [p for p in out.parent.iterdir() if p != out]  # no temporary file left behind
+
+
+def test_like_takes_the_shape_of_an_estimate(tmp_path):
+    est = tmp_path / "id-mle-k10.json"
+    est.write_text(json.dumps({"estimator": "mle", "k": 10, "n": 700, "n_unique": 650, "ed": 7}))
+    got = baseline_json("--like", est, "--seed", 3)
+    assert (got["n"], got["dim"]) == (650, 7)  # distinct rows, not n
+    assert got == baseline_json("--n", 650, "--dim", 7, "--seed", 3)
+    assert baseline_json("--like", est, "--dim", 4)["dim"] == 4  # explicit flags win
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"n_unique": 650}))
+    for path in (bad, tmp_path / "absent.json"):
+        r = embdim("baseline", "random", "--like", path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1

@@ -84,6 +84,11 @@ def test_defaults_are_filled():
     assert c["estimators"] == [{"name": "mle", "k": 10}] and c["tensor"] == "embed_in"
     assert c["geometry"] is True and c["demo"] == {"runs": ["adam", "coupled_adam"],
                                                     "train_steps": 600, "seed": 0}
+    assert c["baseline"] is True
+    off = cfg.prepare({**raw, "baseline": "false"}, SCHEMA).config  # as --config gives it
+    assert off["baseline"] is False
+    with pytest.raises(ConfigError, match="baseline"):
+        cfg.prepare({**raw, "baseline": "sometimes"}, SCHEMA)
 
 
 def test_schema_closes_and_documents_every_object():

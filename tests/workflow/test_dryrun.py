@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Once list_revisions has run against the Hub stand-in, a dry-run of the real config.yaml
-schedules 6 models x 37 steps of fetches (and 3 estimates + 1 geometry job per checkpoint)."""
+schedules 6 models x 37 steps of fetches (and 3 estimates + 1 geometry job per checkpoint, and
+one random baseline per model x estimator)."""
 from __future__ import annotations
 
 import pytest
@@ -34,4 +35,6 @@ def test_dry_run_schedules_the_paper_sweep(tmp_path):
     assert counts.get("fetch_embedding") == 6 * 37, counts
     assert counts.get("estimate_id") == 6 * 37 * 3, counts
     assert counts.get("measure_geometry") == 6 * 37, counts
+    assert counts.get("estimate_baseline") == 6 * 3, counts
+    assert counts.get("total") == 6 * 37 * 5 + 6 * 3 + 3, counts  # + summarize, plot, all
     assert "list_revisions" not in counts and counts.get("summarize_sweep") == 1, counts

@@ -4,9 +4,11 @@ missing and no-weights steps, duplicate blobs, pending results, geometry join, f
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
+import matplotlib.pyplot as plt
 import pytest
 
 from embdim.config import model_slug
@@ -116,3 +118,60 @@ def test_models_are_coloured_in_size_order():
                                   "EleutherAI/pythia-1b", "results/demo/adam"]
     colors = model_colors(models)
     assert len(set(colors.values())) == 4
+
+
+def _write_baselines(results, model, values):
+    d = results / model_slug(model)
+    for (est, k), idv in values.items():
+        (d / f"baseline-{est}-k{k}.json").write_text(json.dumps({
+            "n": 50277, "dim": 512, "k": k, "estimator": est, "seed": 0, "id": idv}))
+
+
+def test_baseline_id_joined_per_model_and_estimator(results):
+    _write_baselines(results, MODEL, {("mle", 10): 99.5})  # no twonn baseline (yet)
+    rows = summarize(results, [MODEL], [1000, 4000], [("mle", 10), ("twonn", 2)], baseline=True)
+    assert list(rows[0])[-1] == "baseline_id"
+    got = {(r["step"], r["estimator"]): r["baseline_id"] for r in rows}
+    assert got == {(1000, "mle"): 99.5, (4000, "mle"): 99.5, (1000, "twonn"): None,
+                   (4000, "twonn"): None}
+    assert "baseline_id" not in summarize(results, [MODEL], [1000], [("mle", 10)])[0]
+
+
+def test_final_id_vs_size_draws_each_baseline_once_labelled(results, tmp_path):
+    from embdim.plots import BASELINE_LABEL, final_id_vs_size
+
+    other = "EleutherAI/pythia-14m"
+    shutil.copytree(results / model_slug(MODEL), results / model_slug(other))
+    _write_baselines(results, MODEL, {("mle", 10): 99.5, ("twonn", 2): 77.25})
+    _write_baselines(results, other, {("mle", 10): 60.0, ("twonn", 2): 40.5})
+    proc = embdim("summarize", str(results), "--model", other, "--model", MODEL, "--steps",
+                  "1000,2000", "--estimator", "mle:10", "--estimator", "twonn:2", "--baseline",
+                  "--out", str(tmp_path / "s.tsv"))
+    assert proc.returncode == 0, proc.stderr
+    fig = final_id_vs_size(read_summary(tmp_path / "s.tsv"))
+    ax = fig.axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels.count(BASELINE_LABEL) == 1
+    assert BASELINE_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    # the baseline markers: single grey points at each model's size, one per estimator
+    points = sorted(tuple(map(float, off)) for c in ax.collections if _is_grey_point(c)
+                    for off in c.get_offsets())
+    assert points == [(14e6, 40.5), (14e6, 60.0), (70e6, 77.25), (70e6, 99.5)]
+    plt.close(fig)
+
+
+def _is_grey_point(coll) -> bool:
+    import matplotlib.colors as mcolors
+    import numpy as np
+
+    colors = coll.get_facecolor() if len(coll.get_facecolor()) else coll.get_edgecolor()
+    grey = np.allclose(colors[:, :3], mcolors.to_rgb("grey"))
+    return grey and len(coll.get_offsets()) == 1
+
+
+def test_no_baseline_no_marker(results):
+    from embdim.plots import BASELINE_LABEL, final_id_vs_size
+
+    fig = final_id_vs_size(summarize(results, [MODEL], [1000], [("mle", 10)]))
+    assert BASELINE_LABEL not in fig.axes[0].get_legend_handles_labels()[1]
+    plt.close(fig)

@@ -4,6 +4,7 @@ byte-identical checkpoint), its summary rows, plots and report, and resuming aft
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shlex
 import signal
@@ -12,8 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from embdim.baseline import random_baseline
+from embdim.config import model_slug
 from embdim.summary import read_summary
 from tests.hubserver import FakeHub
 from tests.workflow.conftest import (TINY_CONFIG, check_summary, make_workdir, readme_block,
@@ -66,6 +70,29 @@ def test_plots_and_report(full_run):
     snakemake(wd, "--report", "report.html", env=env)
     html = (wd / "report.html").read_text(errors="replace")
     assert len(html) > 100_000 and "final_id_vs_size" in html and "summary.tsv" in html
+
+
+def test_random_baselines(hub, full_run):
+    """Per model x estimator: N(0, I) shaped like the last measured step (step4000 for both;
+    pythia-14m lacks step3000), its ID joined as baseline_id and drawn in final_id_vs_size."""
+    wd, _ = full_run
+    rows = read_summary(wd / "results/summary.tsv")
+    for repo, revisions in hub.fixtures.items():
+        x = revisions["step4000"]["tensors"][EMBED].array().astype(np.float32)
+        n_unique, dim = len(np.unique(x, axis=0)), x.shape[1]
+        assert n_unique < x.shape[0]  # the fixture pads duplicate rows: n_unique, not n, counts
+        for est, k in (("mle", 5), ("twonn", 2)):
+            path = wd / f"results/{model_slug(repo)}/baseline-{est}-k{k}.json"
+            res = json.loads(path.read_text())
+            assert (res["n"], res["dim"], res["estimator"], res["k"], res["seed"]) == \
+                (n_unique, dim, est, k, 0)
+            ref = random_baseline(n_unique, dim, k=k, estimator=est, seed=0, device="cpu")
+            assert res["id"] == pytest.approx(ref["id"], rel=1e-6)
+            joined = {r["baseline_id"] for r in rows if r["model"] == repo and r["estimator"] == est}
+            assert joined == {res["id"]}
+    for ext in ("png", "svg"):
+        plot = wd / f"results/plots/final_id_vs_size.{ext}"
+        assert plot.stat().st_mtime_ns >= (wd / "results/summary.tsv").stat().st_mtime_ns
 
 
 def _incomplete(wd: Path) -> set[Path]:

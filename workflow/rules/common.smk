@@ -57,7 +57,33 @@ def sweep_results(wildcards):
             files += [f"{base}/id-{name}-k{k}.json" for name, k in SWEEP.estimators]
             if SWEEP.config["geometry"]:
                 files.append(f"{base}/geometry.json")
+        if SWEEP.config["baseline"] and requested_revisions(table, SWEEP.steps):
+            files += [baseline_file(slug, name, k) for name, k in SWEEP.estimators]
     return files
+
+
+def baseline_file(slug, estimator, k):
+    return f"results/{slug}/baseline-{estimator}-k{k}.json"
+
+
+def last_revision(wildcards):
+    """The model's last requested step that exists (after its list_revisions has run)."""
+    table = checkpoints.list_revisions.get(model=wildcards.model).output.tsv
+    revisions = requested_revisions(table, SWEEP.steps)
+    if not revisions:
+        raise ValueError(f"{wildcards.model}: no requested step to shape a baseline on")
+    return revisions[-1]
+
+
+def baseline_input(wildcards):
+    """The last step's estimate (its n_unique x ed is the baseline's shape) and embedding
+    (only its size, for the resources; ancient: a new fetch must not redo the baseline).
+    """
+    base = f"results/{wildcards.model}/{last_revision(wildcards)}"
+    return {
+        "estimate": f"{base}/id-{wildcards.estimator}-k{wildcards.k}.json",
+        "embedding": ancient(f"{base}/embedding.safetensors"),
+    }
 
 
 def summarize_args():
@@ -66,4 +92,5 @@ def summarize_args():
     args.append("--steps " + ",".join(map(str, SWEEP.steps)))
     args += [f"--estimator {name}:{k}" for name, k in SWEEP.estimators]
     args.append("--geometry" if SWEEP.config["geometry"] else "--no-geometry")
+    args.append("--baseline" if SWEEP.config["baseline"] else "--no-baseline")
     return " ".join(args)

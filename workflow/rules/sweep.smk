@@ -91,3 +91,35 @@ rule measure_geometry:
         ),
     shell:
         "OMP_NUM_THREADS={threads} embdim geometry {input} --out {output} > {log} 2>&1"
+
+
+# N(0, I) samples shaped like the model's last measured checkpoint (n_unique x ed), measured
+# like it: the ID the estimator reports for structureless data of that size (plot_dynamics).
+rule estimate_baseline:
+    input:
+        unpack(baseline_input),
+    output:
+        "results/{model}/baseline-{estimator}-k{k}.json",
+    log:
+        "logs/estimate_baseline/{model}/{estimator}-k{k}.log",
+    benchmark:
+        "benchmarks/estimate_baseline/{model}/{estimator}-k{k}.tsv"
+    conda:
+        "../../envs/embdim.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, input, attempt: embdim_config.estimate_mem_mb(
+            input.size_mb, attempt
+        ),
+        runtime=lambda wc, input, attempt: embdim_config.estimate_runtime_min(
+            input.size_mb, attempt
+        ),
+        gpu=config["gpu"],
+    params:
+        k=lambda wc: f"--k {wc.k}" if wc.estimator == "mle" else "",
+        seed=0,
+        device=config["device"],
+    shell:
+        "OMP_NUM_THREADS={threads} embdim baseline random --like {input.estimate}"
+        " --estimator {wildcards.estimator} {params.k} --seed {params.seed}"
+        " --device {params.device} --out {output} > {log} 2>&1"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 EPILOG = """examples:
   embdim baseline random --n 100000 --dim 300 --k 10 --json
   embdim baseline random --n 50277 --dim 512 --estimator twonn --seed 1
+  embdim baseline random --like results/M/step143000/id-mle-k10.json --out baseline-mle-k10.json
 
 Draws N samples of N(0, I_D) (numpy default_rng(SEED), float32) and estimates their ID with the
 same code path as `embdim estimate`. JSON keys: n, dim, k, estimator, seed, id, id_harmonic,
-id_mean, id_median, redundancy, version.
+id_mean, id_median, redundancy, version. --like takes N (its n_unique) and D (its ed) from an
+`embdim estimate` JSON; an explicit --n / --dim wins. --out writes the same JSON atomically.
 """
 
 
@@ -22,25 +26,63 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r = kinds.add_parser("random", help="N(0, I_D) samples",
                          description="ID of N samples drawn from N(0, I_D).",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--n", type=int, required=True, help="number of samples (rows)")
-    r.add_argument("--dim", type=int, required=True, help="ambient dimension D")
+    r.add_argument("--n", type=int, help="number of samples (rows); required unless --like")
+    r.add_argument("--dim", type=int, help="ambient dimension D; required unless --like")
+    r.add_argument("--like", metavar="ESTIMATE.json",
+                   help="take N = n_unique and D = ed from an `embdim estimate` JSON")
     r.add_argument("--k", type=int, default=10, help="neighbours for MLE (default 10)")
     r.add_argument("--estimator", choices=("mle", "twonn"), default="mle")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    r.add_argument("--out", metavar="PATH.json", help="also write the JSON here (atomically)")
     r.set_defaults(func=run, human=format_human)
     return p
 
 
-def run(args: argparse.Namespace) -> dict:
-    from ..baseline import random_baseline
+def shape_like(path: str) -> tuple[int, int]:
+    """(n_unique, ed) of an `embdim estimate` JSON: the shape a baseline for it must have.
+
+    Raises
+    ------
+    InputError
+        The file is unreadable, not JSON, or lacks integer n_unique / ed.
+    """
     from ..errors import InputError
 
-    if args.n < 2 or args.dim < 1 or args.k < 1:
-        raise InputError(f"need --n >= 2, --dim >= 1, --k >= 1 (got {args.n}, {args.dim}, {args.k})")
-    return random_baseline(args.n, args.dim, k=args.k, estimator=args.estimator, seed=args.seed,
-                           device=args.device)
+    try:
+        with open(path) as f:
+            res = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"--like {path}: cannot read estimate JSON: {e}") from e
+    if not isinstance(res, dict):
+        raise InputError(f"--like {path}: not an estimate JSON object")
+    n, dim = res.get("n_unique"), res.get("ed")
+    if isinstance(dim, float) and dim.is_integer():
+        dim = int(dim)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, dim)):
+        raise InputError(f"--like {path}: needs integer n_unique and ed, got {n!r} and {dim!r}")
+    return n, dim
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..baseline import random_baseline
+    from ..checkpoint import atomic_write
+    from ..errors import InputError
+
+    n, dim = shape_like(args.like) if args.like else (None, None)
+    n = args.n if args.n is not None else n
+    dim = args.dim if args.dim is not None else dim
+    if n is None or dim is None:
+        raise InputError("need --n and --dim (or --like ESTIMATE.json)")
+    if n < 2 or dim < 1 or args.k < 1:
+        raise InputError(f"need --n >= 2, --dim >= 1, --k >= 1 (got {n}, {dim}, {args.k})")
+    res = random_baseline(n, dim, k=args.k, estimator=args.estimator, seed=args.seed,
+                          device=args.device)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, [(json.dumps(res) + "\n").encode()])  # as --json prints it
+    return res
 
 
 def format_human(r: dict) -> str:

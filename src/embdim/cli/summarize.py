@@ -10,7 +10,7 @@ from ..errors import InputError
 
 EPILOG = """example:
   embdim summarize results --model EleutherAI/pythia-14m --steps 1000,2000,5000-10000:5000 \\
-      --estimator mle:10 --estimator twonn:2 --out results/summary.tsv
+      --estimator mle:10 --estimator twonn:2 --baseline --out results/summary.tsv
 """
 
 
@@ -29,6 +29,9 @@ def add_parser(subparsers) -> None:
                    help="estimator and k, e.g. mle:10 or twonn:2 (repeatable)")
     p.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=True,
                    help="join geometry.json columns (default: yes)")
+    p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False,
+                   help="join baseline_id from <model>/baseline-<estimator>-k<k>.json "
+                        "(default: no)")
     p.add_argument("--out", help="write the TSV here (atomically); default: print it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, human=human)
@@ -64,7 +67,8 @@ def run(args) -> dict:
     from ..summary import summarize, write_tsv
 
     rows = summarize(args.results, args.model, parse_steps(args.steps),
-                     [parse_estimator(e) for e in args.estimator], geometry=args.geometry)
+                     [parse_estimator(e) for e in args.estimator], geometry=args.geometry,
+                     baseline=args.baseline)
     if args.out:
         write_tsv(rows, args.out)
     counts = Counter(r["status"] for r in rows)
