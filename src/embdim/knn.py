@@ -221,7 +221,7 @@ class _Context:
         size = min(self.n, max(PILOT_MIN, self.n // PILOT_FRACTION))
         self.pilot = torch.randperm(self.n, generator=gen)[:size].to(raw.device)
         # t-th smallest in the pilot ≈ the (t·n/size)-th smallest overall; aim at ~2(m+1).
-        self.pilot_t = min(size - 1, max(1, math.ceil(2 * (m + 1) * size / self.n)))
+        self.pilot_t = min((size + 1) // 2, max(1, math.ceil(2 * (m + 1) * size / self.n)))
 
     def _blocks(self, dtype=None):
         """Centred, scaled row blocks, float64 unless asked otherwise (never a full copy)."""
@@ -301,14 +301,21 @@ class _Context:
         return D, ii, ok
 
     def _pilot_offset(self, rows):
-        """≈ squared distance to the 2(m+1)-th neighbour, from a 1/8 sample of the rows."""
+        """Offset per query, a little above the 2(m+1)-th neighbour's squared distance.
+
+        The 1/8 pilot sample is cut into ``2t - 1`` groups (t = ``pilot_t``); the median of
+        the group minima is the offset. A row-wise min and a median of a few values cost far
+        less than ``topk`` over the sample; measured at 20000 x 256: 13% less CPU time in
+        total, and 326 instead of 943 queries with too few entries below the offset.
+        """
         import torch
 
         P = self.query(rows, 0.0) @ self.pilot_B.T
-        if P.device.type == "cpu":
-            P = P.float()  # CPU topk on bf16 is ~4x slower than on float32 (measured)
         P[rows[:, None] == self.pilot[None, :]] = float("inf")
-        r = torch.topk(P, self.pilot_t, dim=1, largest=False).values[:, -1].to(torch.float64)
+        g = 2 * self.pilot_t - 1
+        w = P.shape[1] // g
+        mins = P[:, :g * w].reshape(len(rows), g, w).amin(dim=2).float()
+        r = mins.median(dim=1).values.to(torch.float64)
         return torch.where(torch.isfinite(r), r, torch.zeros_like(r))
 
     def _exact(self, rows, cand, p):
