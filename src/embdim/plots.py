@@ -168,11 +168,14 @@ def final_id_vs_size(rows: list[dict]):
                 if j == 0:
                     ax.annotate(model_label(model), (xpos[model], y[-1]), textcoords="offset points",
                                 xytext=(6, -3), fontsize=7, color=colors[model])
+    labelled = False  # one legend entry for every baseline marker, after the estimators'
+    for est, k in ests:
+        for model in models:
             base = _baseline(rows, model, est, k)
-            if base is not None:  # labelled once: one legend entry for every baseline marker
-                seen = BASELINE_LABEL in ax.get_legend_handles_labels()[1]
+            if base is not None:
                 ax.scatter([xpos[model]], [base], color="grey", marker="x", s=40, zorder=2,
-                           label=None if seen else BASELINE_LABEL)
+                           label=None if labelled else BASELINE_LABEL)
+                labelled = True
     if numeric:
         ref_x = [float(s[:-1]) * (1e6 if s.endswith("m") else 1e9) for s in PAPER_FINAL_ID]
         ax.scatter(ref_x, list(PAPER_FINAL_ID.values()), facecolors="none", edgecolors="black",

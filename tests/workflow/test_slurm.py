@@ -47,8 +47,11 @@ def test_slurm_sweep(tmp_path):
 
     out = proc.stdout + proc.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
-    # list 2 + fetch 3 + estimate 3 + geometry 3 + summarize + plot, each its own sbatch job
-    assert len(submitted) == 13, out[-3000:]
+    # list 2 + fetch 3 + estimate 3 + geometry 3 + baseline 2 (one per model) + summarize + plot,
+    # each its own sbatch job
+    assert len(submitted) == 15, out[-3000:]
+    for slug in ("EleutherAI--pythia-14m", "EleutherAI--pythia-70m"):
+        assert (wd / f"results/{slug}/baseline-mle-k5.json").stat().st_size > 0
     rows = read_summary(wd / "results/summary.tsv")
     assert len(rows) == 4
     check_summary(rows, fixtures, [("mle", 5)])
