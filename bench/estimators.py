@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Time embdim's estimators against scikit-dimension and DADApy (CPU), and the CUDA path.
 
-Timing only, never a CI gate. Every result records the device and the commit.
+Timing only, never a CI gate. Every result records the device and the commit. Calls that
+take under 20 s are repeated and the best of 3 kept, for every tool alike (shared machine).
 
 usage:
   python bench/estimators.py cpu [--sizes 20000x256,50304x2048] [--dadapy-python PY] [--json OUT]
@@ -74,10 +75,21 @@ def provenance() -> dict:
             "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 
 
+# A call faster than this is repeated and the best of REPEATS kept (a shared, noisy machine);
+# slower ones run once.
+QUICK_S = 20.0
+REPEATS = 3
+
+
 def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+    best, out = float("inf"), None
+    for i in range(REPEATS):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+        if best > QUICK_S:
+            break
+    return out, best
 
 
 _DADAPY_CHILD = """
@@ -86,10 +98,14 @@ import numpy as np
 X = np.load(sys.argv[1])
 import dadapy
 from dadapy import Data
-t = time.perf_counter()
-d = Data(coordinates=X, maxk=int(sys.argv[2]))
-out = d.compute_id_2NN()
-dt = time.perf_counter() - t
+dt = float("inf")
+for _ in range(int(sys.argv[3])):  # same rule as the parent: best of 3 when quick
+    t = time.perf_counter()
+    d = Data(coordinates=X, maxk=int(sys.argv[2]))
+    out = d.compute_id_2NN()
+    dt = min(dt, time.perf_counter() - t)
+    if dt > float(sys.argv[4]):
+        break
 print(json.dumps({"id": float(out[0]), "seconds": dt, "numpy": np.__version__,
                   "dadapy": getattr(dadapy, "__version__", "?")}))
 """
@@ -106,7 +122,8 @@ def run_dadapy(X: np.ndarray, python: str | None, maxk: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "x.npy"
         np.save(path, X)
-        p = subprocess.run([python, "-c", _DADAPY_CHILD, str(path), str(maxk)],
+        p = subprocess.run([python, "-c", _DADAPY_CHILD, str(path), str(maxk), str(REPEATS),
+                            str(QUICK_S)],
                            capture_output=True, text=True)
     if p.returncode != 0:
         return {"error": p.stderr.strip().splitlines()[-1][:200] if p.stderr.strip() else "failed"}
