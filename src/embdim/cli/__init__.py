@@ -72,6 +72,22 @@ def emit(result: dict, as_json: bool, human=None) -> None:
         sys.stdout.write((human(result) if human else _default_human(result)).rstrip("\n") + "\n")
 
 
+def with_provenance(result: dict, args, meta: dict) -> dict:
+    """Add the input's provenance (file, tensor, dtype, shape) and the package version."""
+    result.update(input=str(args.input), tensor=meta.get("tensor"), dtype=meta.get("dtype"),
+                  shape=meta.get("shape"), version=__version__)
+    return result
+
+
+def write_json(path, result: dict) -> None:
+    """Write ``result`` to ``path`` as JSON, atomically, creating the parent directory."""
+    from pathlib import Path
+
+    from ..checkpoint import atomic_write
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, [(json.dumps(result, indent=2, default=_jsonable) + "\n").encode()])
+
+
 def _jsonable(o):
     import numpy as np
     if isinstance(o, np.generic):

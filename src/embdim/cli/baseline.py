@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 EPILOG = """examples:
   embdim baseline random --n 100000 --dim 300 --k 10 --json
@@ -67,8 +66,8 @@ def shape_like(path: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> dict:
     from ..baseline import random_baseline
-    from ..checkpoint import atomic_write
     from ..errors import InputError
+    from . import write_json
 
     n, dim = shape_like(args.like) if args.like else (None, None)
     n = args.n if args.n is not None else n
@@ -80,8 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     res = random_baseline(n, dim, k=args.k, estimator=args.estimator, seed=args.seed,
                           device=args.device)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, [(json.dumps(res) + "\n").encode()])  # as --json prints it
+        write_json(args.out, res)
     return res
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 EPILOG = """examples:
@@ -59,19 +58,17 @@ def _progress_bar(enabled: bool):
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .. import __version__
-    from ..checkpoint import atomic_write, load_matrix
+    from ..checkpoint import load_matrix
     from ..estimators import estimate
+    from . import with_provenance, write_json
 
     X, meta = load_matrix(args.input, args.tensor)
     progress = _progress_bar(not args.json and sys.stderr.isatty())
     res = estimate(X, estimator=args.estimator, k=args.k, device=args.device,
                    precision=args.precision, progress=progress)
-    result = res.to_dict()
-    result.update(input=str(args.input), tensor=meta.get("tensor"), dtype=meta.get("dtype"),
-                  shape=meta.get("shape"), version=__version__)
+    result = with_provenance(res.to_dict(), args, meta)
     if args.out:
-        atomic_write(args.out, [(json.dumps(result, indent=2) + "\n").encode()])
+        write_json(args.out, result)
     return result
 
 

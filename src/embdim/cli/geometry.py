@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 EPILOG = """examples:
   embdim geometry e.safetensors --json
@@ -34,16 +33,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .. import __version__
-    from ..checkpoint import atomic_write, load_matrix
+    from ..checkpoint import load_matrix
     from ..geometry import compute_geometry
+    from . import with_provenance, write_json
 
     X, meta = load_matrix(args.input, args.tensor)
-    result = compute_geometry(X).to_dict()
-    result.update(input=str(args.input), tensor=meta.get("tensor"), dtype=meta.get("dtype"),
-                  shape=meta.get("shape"), version=__version__)
+    result = with_provenance(compute_geometry(X).to_dict(), args, meta)
     if args.out:
-        atomic_write(args.out, [(json.dumps(result, indent=2) + "\n").encode()])
+        write_json(args.out, result)
     return result
 
 
