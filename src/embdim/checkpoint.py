@@ -225,6 +225,9 @@ def load_matrix(path: str | os.PathLike, tensor: str | None = None) -> tuple[np.
         raise InputError(f"{path}: no such file")
     try:
         if p.suffix == ".npy":
+            with open(p, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":  # else numpy blames "pickled data" for any junk
+                    raise InputError(f"{path}: not a .npy file (no NumPy magic)")
             arr = np.load(p, allow_pickle=False)
             meta = {"tensor": None, "dtype": str(arr.dtype)}
         elif p.suffix == ".safetensors":

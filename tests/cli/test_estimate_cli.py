@@ -168,3 +168,13 @@ def test_cuda_without_gpu_is_bad_input(tmp_path, data):
 def test_help_has_example():
     p = embdim("estimate", "--help")
     assert p.returncode == 0 and "examples:" in p.stdout and "embdim estimate" in p.stdout
+
+
+def test_junk_npy_says_not_npy(tmp_path):
+    """A file named .npy without NumPy's magic is reported as such, not as 'pickled data'."""
+    bad = tmp_path / "junk.npy"
+    bad.write_bytes(b"garbage\n")
+    r = embdim("estimate", bad)
+    assert r.returncode == 2
+    assert "not a .npy file" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
