@@ -39,21 +39,23 @@ def add_parser(subparsers) -> None:
 
 def parse_steps(text: str) -> list[int]:
     """``"1000,2000,5000-10000:5000"`` -> sorted unique ints (ranges stop-inclusive)."""
-    steps: set[int] = set()
+    from ..config import expand_steps
+
+    items: list = []  # the config's own form: ints and {start, stop, every}
     for part in filter(None, (s.strip() for s in text.split(","))):
         m = re.fullmatch(r"(\d+)-(\d+):(\d+)", part)
         if m:
             start, stop, every = map(int, m.groups())
             if every < 1 or start > stop:
                 raise InputError(f"--steps: bad range {part!r}")
-            steps.update(range(start, stop + 1, every))
+            items.append({"start": start, "stop": stop, "every": every})
         elif part.isdigit():
-            steps.add(int(part))
+            items.append(int(part))
         else:
             raise InputError(f"--steps: {part!r} is neither a step nor START-STOP:EVERY")
-    if not steps:
+    if not items:
         raise InputError("--steps: no steps given")
-    return sorted(steps)
+    return expand_steps(items)
 
 
 def parse_estimator(text: str) -> tuple[str, int]:
