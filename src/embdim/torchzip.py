@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
+from .checkpoint import SAFETENSORS_DTYPES
 from .errors import CheckpointError, UnsafeCheckpointError
 
 ReadRange = Callable[[int, int], bytes]
@@ -45,7 +46,7 @@ STORAGE_DTYPES = {
 TORCH_DTYPES = {"float16": "F16", "half": "F16", "bfloat16": "BF16", "float32": "F32", "float": "F32",
                 "float64": "F64", "double": "F64", "int64": "I64", "long": "I64", "int32": "I32",
                 "int": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
-ITEMSIZE = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+ITEMSIZE = {tag: size for tag, (_, size) in SAFETENSORS_DTYPES.items()}  # one dtype table for both formats
 
 
 @dataclass(frozen=True)
