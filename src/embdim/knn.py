@@ -81,12 +81,15 @@ class KNNResult:
         ``cpu`` or ``cuda``.
     tiers : dict
         Number of queries settled by each precision tier, e.g. ``{"bfloat16": 50300, "float32": 4}``.
+    engine : str
+        The candidate engine that ran, e.g. ``"torch-bf16"``, ``"faiss-fp32"``, ``"fp64"``.
     """
 
     dist: np.ndarray
     idx: np.ndarray
     device: str
     tiers: dict
+    engine: str = ""
 
 
 def resolve_device(device: str = "auto") -> str:
