@@ -10,6 +10,7 @@ a one-tensor output, and resolving short tensor names (``embed_in``, ``embed_out
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ._safe import _is_int, checked_reader, load_json
+from ._view import check_shape, gather
 from .errors import CheckpointError, InputError, TensorNotFoundError
 
 ReadRange = Callable[[int, int], bytes]
@@ -71,7 +74,7 @@ class TensorInfo:
     @property
     def nbytes(self) -> int:
         """Bytes of the tensor itself (C order)."""
-        return int(np.prod(self.shape, dtype=np.int64)) * SAFETENSORS_DTYPES[self.dtype][1]
+        return math.prod(self.shape) * SAFETENSORS_DTYPES[self.dtype][1]
 
     @property
     def span(self) -> int:
@@ -99,27 +102,32 @@ def resolve_tensor_name(available: list[str] | set[str] | dict, requested: str |
 
 
 def parse_safetensors_header(raw: bytes, data_start: int) -> dict[str, TensorInfo]:
-    """Parse a safetensors JSON header; offsets are made absolute using ``data_start`` (8 + header length)."""
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"safetensors header is not valid JSON: {e}") from e
+    """Parse a safetensors JSON header; offsets are made absolute using ``data_start`` (8 + header length).
+
+    Every field is type-checked: ``dtype`` a known tag, ``shape`` non-negative ints, ``data_offsets``
+    two ints with 0 <= begin <= end and end - begin == prod(shape) x itemsize (Python ints: no wrap).
+    """
+    header = load_json(raw, "safetensors header")
     if not isinstance(header, dict):
         raise CheckpointError("safetensors header is not a JSON object")
     out: dict[str, TensorInfo] = {}
     for name, meta in header.items():
         if name == "__metadata__":
             continue
-        try:
-            dtype, shape, (begin, end) = meta["dtype"], tuple(int(s) for s in meta["shape"]), meta["data_offsets"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"safetensors entry {name!r} is malformed") from e
-        if dtype not in SAFETENSORS_DTYPES:
-            raise CheckpointError(f"tensor {name!r} has unsupported dtype {dtype!r}")
-        expected = int(np.prod(shape, dtype=np.int64)) * SAFETENSORS_DTYPES[dtype][1]
-        if not (0 <= begin <= end) or end - begin != expected:
-            raise CheckpointError(f"tensor {name!r}: data_offsets {begin}..{end} do not match shape {shape} {dtype}")
-        out[name] = TensorInfo(name, dtype, shape, data_start + int(begin), data_start + int(end))
+        what = f"tensor {name[:200]!r}"
+        if not isinstance(meta, dict) or not {"dtype", "shape", "data_offsets"} <= set(meta):
+            raise CheckpointError(f"safetensors entry {name[:200]!r} is malformed (dtype, shape, data_offsets)")
+        dtype, offsets = meta["dtype"], meta["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
+            raise CheckpointError(f"{what} has unsupported dtype {str(dtype)[:40]!r}")
+        shape = check_shape(meta["shape"], what)
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets))
+                and 0 <= offsets[0] <= offsets[1]):
+            raise CheckpointError(f"{what}: data_offsets must be two integers 0 <= begin <= end")
+        begin, end = offsets
+        if end - begin != math.prod(shape) * SAFETENSORS_DTYPES[dtype][1]:
+            raise CheckpointError(f"{what}: data_offsets {begin}..{end} do not match shape {list(shape)} {dtype}")
+        out[name] = TensorInfo(name, dtype, shape, data_start + begin, data_start + end)
     return out
 
 
@@ -136,6 +144,7 @@ def header_length(first8: bytes) -> int:
 def read_safetensors_table(read_range: ReadRange, size: int, name: str = "safetensors file",
                            prefetch: int = SAFETENSORS_PREFETCH) -> dict[str, TensorInfo]:
     """Tensor table of a safetensors file: one speculative read, a second one only if the header is longer."""
+    read_range = checked_reader(read_range, size, name)
     first = read_range(0, min(size, max(8, prefetch)))
     n = header_length(first)
     if 8 + n > size:
@@ -163,6 +172,8 @@ class LocalFile:
         self.bytes_read = 0
 
     def read_range(self, start: int, end: int) -> bytes:
+        if not 0 <= start <= end <= self.size:
+            raise CheckpointError(f"{self.path.name}: read {start}..{end} outside the file ({self.size} B)")
         self._f.seek(start)
         buf = self._f.read(end - start)
         self.bytes_read += len(buf)
@@ -188,7 +199,9 @@ def read_safetensors_index(path: str | os.PathLike) -> dict[str, TensorInfo]:
 
 def decode(buf: bytes | memoryview | np.ndarray, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     """Turn raw little-endian bytes into an array; bf16 is widened to float32 exactly."""
-    np_dtype, _ = SAFETENSORS_DTYPES[dtype]
+    np_dtype, item = SAFETENSORS_DTYPES[dtype]
+    if memoryview(buf).nbytes != math.prod(shape) * item:
+        raise CheckpointError(f"{len(buf)} bytes do not hold a {dtype} tensor of shape {list(shape)}")
     if np_dtype is None:  # bf16: the top 16 bits of a float32
         u16 = np.frombuffer(buf, dtype="<u2")
         return (u16.astype(np.uint32) << 16).view(np.float32).reshape(shape)
@@ -218,17 +231,17 @@ def load_matrix(path: str | os.PathLike, tensor: str | None = None) -> tuple[np.
     Raises
     ------
     InputError
-        Missing/unreadable file, unknown extension or tensor, not 2-D.
+        Missing/unreadable file, not a .npy, unknown extension or tensor, not 2-D.
+    CheckpointError
+        Corrupt file content (malformed header, sizes that do not match the file).
     """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: no such file")
-    try:
+    try:  # a corrupt or unsafe file is a CheckpointError (exit 5), as from fetch; bad arguments exit 2
         if p.suffix == ".npy":
-            with open(p, "rb") as f:
-                if f.read(6) != b"\x93NUMPY":  # else numpy blames "pickled data" for any junk
-                    raise InputError(f"{path}: not a .npy file (no NumPy magic)")
-            arr = np.load(p, allow_pickle=False)
+            from ._npy import load_npy
+            arr = load_npy(p)
             meta = {"tensor": None, "dtype": str(arr.dtype)}
         elif p.suffix == ".safetensors":
             arr, info = load_safetensors_tensor(p, tensor)
@@ -237,10 +250,10 @@ def load_matrix(path: str | os.PathLike, tensor: str | None = None) -> tuple[np.
             raise InputError(f"{path}: expected a .npy or .safetensors file")
     except TensorNotFoundError as e:
         raise InputError(f"{path}: {e}") from e
-    except (CheckpointError, ValueError, OSError) as e:
-        if isinstance(e, InputError):
-            raise
-        raise InputError(f"{path}: cannot read: {e}") from e
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from e
     if arr.ndim != 2:
         raise InputError(f"{path}: expected a 2-D matrix, got shape {tuple(arr.shape)}")
     meta["shape"] = list(arr.shape)
@@ -276,18 +289,30 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
 
 
 def atomic_write(path: str | os.PathLike, chunks) -> None:
-    """Write byte chunks to ``path`` through a temporary sibling, fsync, then rename."""
+    """Write byte chunks to ``path`` through a fresh temporary sibling, fsync, then rename.
+
+    The temporary file comes from ``tempfile.mkstemp`` in the target directory (O_EXCL, an
+    unpredictable name, no symlink followed), gets the permissions a plain ``open`` would give, and is
+    removed on any failure.
+    """
+    import tempfile
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with open(tmp, "wb") as f:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would make results unreadable to the group
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
             for c in chunks:
                 f.write(c)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(tmp)
         raise
 
 
@@ -318,10 +343,10 @@ def pick_weight_file(names: Iterable[str]) -> str | None:
 
 def parse_weight_index(raw: bytes, name: str = "index json") -> dict[str, str]:
     """``weight_map`` (tensor name -> shard file) of a sharded checkpoint's index json."""
-    try:
-        wm = json.loads(raw)["weight_map"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{name}: not a valid index (no weight_map)") from e
+    doc = load_json(raw, name)
+    wm = doc.get("weight_map") if isinstance(doc, dict) else None
+    if wm is None:
+        raise CheckpointError(f"{name}: not a valid index (no weight_map)")
     if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
         raise CheckpointError(f"{name}: weight_map is not a name -> file mapping")
     for shard in set(wm.values()):
@@ -340,6 +365,7 @@ def locate_tensor(read_range: ReadRange, size: int, filename: str, tensor: str |
     CheckpointError, UnsafeCheckpointError
         Malformed file, or a pickle that asks for a global outside the allow-list.
     """
+    read_range = checked_reader(read_range, size, filename)
     if filename.endswith(".safetensors"):
         table = read_safetensors_table(read_range, size, filename)
         return table[resolve_tensor_name(table, tensor)]
@@ -354,15 +380,17 @@ def locate_tensor(read_range: ReadRange, size: int, filename: str, tensor: str |
 
 def read_tensor_bytes(read_range: ReadRange, info: TensorInfo) -> bytes:
     """The tensor's raw little-endian bytes in C order (a strided .bin view is gathered)."""
+    if not 0 <= info.start <= info.end:
+        raise CheckpointError(f"tensor {info.name!r}: invalid byte range {info.start}..{info.end}")
     buf = read_range(info.start, info.end)
     if len(buf) != info.span:
         raise CheckpointError(f"tensor {info.name!r}: read {len(buf)} bytes, expected {info.span}")
     if info.stride is None:
+        if info.span != info.nbytes:
+            raise CheckpointError(f"tensor {info.name!r}: {info.span} bytes for {info.nbytes} bytes of data")
         return buf
-    item = SAFETENSORS_DTYPES[info.dtype][1]
-    flat = np.frombuffer(buf, dtype=f"V{item}")
-    view = np.lib.stride_tricks.as_strided(flat, info.shape, tuple(s * item for s in info.stride))
-    return np.ascontiguousarray(view).tobytes()
+    # built only from these bytes (the view was bounds-checked by embdim._view.view_extent)
+    return gather(buf, SAFETENSORS_DTYPES[info.dtype][1], info.shape, info.stride)
 
 
 def write_tensor(path: str | os.PathLike, name: str, dtype: str, shape: tuple[int, ...], raw: bytes,

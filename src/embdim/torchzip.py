@@ -13,15 +13,15 @@ share this code.
 """
 from __future__ import annotations
 
-import collections
-import io
-import pickle
 import struct
 from dataclasses import dataclass
 from typing import Callable
 
+from ._pickle import STORAGE_DTYPES, TORCH_DTYPES, StorageRef, TensorRef, load_state_refs  # noqa: F401
+from ._safe import checked_reader
+from ._view import view_extent
 from .checkpoint import SAFETENSORS_DTYPES
-from .errors import CheckpointError, UnsafeCheckpointError
+from .errors import CheckpointError
 
 ReadRange = Callable[[int, int], bytes]
 
@@ -32,20 +32,12 @@ TAIL_BYTES = 4096
 # Local header = 30 B + name + extra; torch's extra is <= 4 + 63 B of alignment padding plus a 20 B ZIP64
 # block (PyTorch caffe2/serialize/inline_container.cc, kFieldAlignment = 64). Read this much past the name.
 LOCAL_EXTRA_GUESS = 128
-# Refuse absurd pickles before reading them (Pythia-12b's data.pkl is ~40 KB).
-MAX_PICKLE_BYTES = 64 * 2**20
+# Refuse absurd pickles before reading them (Pythia-12b's data.pkl is ~40 KB); the pure-Python
+# restricted unpickler runs ~1 M opcodes/s, so this also bounds its time to seconds.
+MAX_PICKLE_BYTES = 16 * 2**20
 
 _EOCD, _EOCD64, _LOC64, _CDH, _LFH = 0x06054B50, 0x06064B50, 0x07064B50, 0x02014B50, 0x04034B50
 
-# torch storage class name -> safetensors dtype tag
-STORAGE_DTYPES = {
-    "HalfStorage": "F16", "BFloat16Storage": "BF16", "FloatStorage": "F32", "DoubleStorage": "F64",
-    "LongStorage": "I64", "IntStorage": "I32", "ShortStorage": "I16", "CharStorage": "I8",
-    "ByteStorage": "U8", "BoolStorage": "BOOL",
-}
-TORCH_DTYPES = {"float16": "F16", "half": "F16", "bfloat16": "BF16", "float32": "F32", "float": "F32",
-                "float64": "F64", "double": "F64", "int64": "I64", "long": "I64", "int32": "I32",
-                "int": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
 ITEMSIZE = {tag: size for tag, (_, size) in SAFETENSORS_DTYPES.items()}  # one dtype table for both formats
 
 
@@ -55,23 +47,6 @@ class ZipEntry:
     header_offset: int
     size: int
     method: int
-
-
-@dataclass(frozen=True)
-class StorageRef:
-    key: str
-    dtype: str
-    numel: int
-
-
-@dataclass(frozen=True)
-class TensorRef:
-    """A tensor as the pickle describes it: a view (offset, shape, stride in elements) of a storage."""
-
-    storage: StorageRef
-    offset: int
-    shape: tuple
-    stride: tuple
 
 
 # -- zip structure ---------------------------------------------------------------------------------
@@ -84,6 +59,7 @@ def _u(fmt: str, buf: bytes, off: int) -> tuple:
 
 def read_central_directory(read_range: ReadRange, size: int) -> dict[str, ZipEntry]:
     """Find the (ZIP64) end-of-central-directory record and parse the central directory."""
+    read_range = checked_reader(read_range, size, "zip archive")
     tail_start = max(0, size - TAIL_BYTES)
     tail = read_range(tail_start, size)
     pos = tail.rfind(struct.pack("<I", _EOCD))
@@ -96,13 +72,16 @@ def read_central_directory(read_range: ReadRange, size: int) -> dict[str, ZipEnt
         if loc < 0 or _u("<I", tail, loc)[0] != _LOC64:
             raise CheckpointError("ZIP64 archive without a ZIP64 end-of-central-directory locator")
         rec_off = _u("<IIQI", tail, loc)[2]
+        if rec_off + 56 > size:
+            raise CheckpointError(f"ZIP64 end record at {rec_off} lies past the end of the file ({size} B)")
         rec = (tail[rec_off - tail_start:rec_off - tail_start + 56] if rec_off >= tail_start
                else read_range(rec_off, rec_off + 56))
         sig, _, _, _, _, _, _, n_total, cd_size, cd_off = _u("<IQHHIIQQQQ", rec, 0)
         if sig != _EOCD64:
             raise CheckpointError("bad ZIP64 end-of-central-directory record")
-    if cd_off + cd_size > size:
-        raise CheckpointError(f"central directory {cd_off}+{cd_size} extends past end of file ({size} B)")
+    if cd_off + cd_size > size or n_total * 46 > cd_size:  # an entry is at least 46 bytes
+        raise CheckpointError(f"central directory ({n_total} entries, {cd_off}+{cd_size}) does not fit "
+                              f"the file ({size} B)")
     if cd_off >= tail_start:
         cd = tail[cd_off - tail_start:cd_off - tail_start + cd_size]
     else:  # read only the part of the directory the tail read missed
@@ -112,12 +91,15 @@ def read_central_directory(read_range: ReadRange, size: int) -> dict[str, ZipEnt
     for _ in range(n_total):
         (sig, _, _, _, method, _, _, _, csize, usize, nlen, elen, clen, _, _, _, lho) = _u(
             "<IHHHHHHIIIHHHHHII", cd, p)
-        if sig != _CDH:
+        if sig != _CDH or p + 46 + nlen + elen + clen > len(cd):
             raise CheckpointError(f"bad central directory entry at offset {cd_off + p}")
         name = cd[p + 46:p + 46 + nlen].decode("utf-8", "replace")
         extra = cd[p + 46 + nlen:p + 46 + nlen + elen]
         if 0xFFFFFFFF in (usize, csize, lho):
             usize, csize, lho = _zip64_extra(extra, usize, csize, lho)
+        if lho + 30 > size or csize > size:
+            raise CheckpointError(f"zip entry {name!r}: local header at {lho} or size {csize} lies past the "
+                                  f"end of the file ({size} B)")
         entries[name] = ZipEntry(name, lho, csize, method)
         p += 46 + nlen + elen + clen
     return entries
@@ -129,7 +111,11 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, lho: int) -> tuple[int, i
     while q + 4 <= len(extra):
         hid, hlen = struct.unpack_from("<HH", extra, q)
         if hid == 1:
-            vals = list(struct.unpack_from(f"<{hlen // 8}Q", extra, q + 4))
+            need = [usize, csize, lho].count(0xFFFFFFFF)
+            if hlen < 8 * need or q + 4 + hlen > len(extra):
+                raise CheckpointError(f"ZIP64 extra field of {hlen} bytes is too short or truncated "
+                                      f"({need} sizes announced)")
+            vals = list(struct.unpack_from(f"<{need}Q", extra, q + 4))
             if usize == 0xFFFFFFFF:
                 usize = vals.pop(0)
             if csize == 0xFFFFFFFF:
@@ -147,6 +133,10 @@ def data_offset(read_range: ReadRange, entry: ZipEntry, size: int, want: int = 0
     if entry.method != 0:
         raise CheckpointError(f"zip entry {entry.name!r} is compressed (method {entry.method}); "
                               "torch checkpoints store entries uncompressed")
+    read_range = checked_reader(read_range, size, "zip archive")
+    if entry.header_offset + 30 > size:
+        raise CheckpointError(f"zip entry {entry.name!r}: local header at {entry.header_offset} lies past "
+                              f"the end of the file ({size} B)")
     nlen = len(entry.name.encode())
     end = min(size, entry.header_offset + 30 + nlen + LOCAL_EXTRA_GUESS + want)
     head = read_range(entry.header_offset, end)
@@ -157,84 +147,6 @@ def data_offset(read_range: ReadRange, entry: ZipEntry, size: int, want: int = 0
     if start + entry.size > size:
         raise CheckpointError(f"zip entry {entry.name!r} extends past end of file (truncated?)")
     return start, head[30 + lnlen + lelen:]
-
-
-# -- restricted unpickling -------------------------------------------------------------------------
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
-    if not isinstance(storage, StorageRef):
-        raise CheckpointError("tensor rebuild without a storage reference")
-    return TensorRef(storage, int(storage_offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride):
-    return _rebuild_tensor_v2(storage, storage_offset, size, stride)
-
-
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
-    return data
-
-
-class _StorageType:
-    def __init__(self, dtype: str):
-        self.dtype = dtype
-
-
-# The whole allow-list: what a tensor state dict needs. Everything maps to our own inert stand-ins, so
-# no torch code (or any other) runs; a deny-list would miss builtins.eval, os.system and friends.
-SAFE_GLOBALS: dict[tuple[str, str], object] = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch", "Size"): tuple,
-    **{("torch", cls): _StorageType(tag) for cls, tag in STORAGE_DTYPES.items()},
-    **{("torch", name): tag for name, tag in TORCH_DTYPES.items()},
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        try:
-            return SAFE_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafeCheckpointError(
-                f"refusing to load pickle global {module}.{name}: only tensor-storage rebuilds are allowed "
-                "(nothing was executed)") from None
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise CheckpointError(f"unexpected persistent id in data.pkl: {type(pid).__name__}")
-        _, stype, key, _location, numel = pid
-        dtype = stype.dtype if isinstance(stype, _StorageType) else stype
-        if dtype not in ITEMSIZE:
-            raise CheckpointError(f"storage {key!r} has an unsupported type")
-        return StorageRef(str(key), dtype, int(numel))
-
-
-def load_state_refs(pickle_bytes: bytes) -> dict[str, TensorRef]:
-    """Unpickle ``data.pkl`` with the allow-list; returns tensor name -> reference (nested dicts dotted)."""
-    try:
-        obj = _RestrictedUnpickler(io.BytesIO(pickle_bytes)).load()
-    except UnsafeCheckpointError:
-        raise
-    except CheckpointError:
-        raise
-    except Exception as e:  # malformed pickle: any unpickling failure means an unreadable file
-        raise CheckpointError(f"cannot parse data.pkl: {type(e).__name__}: {e}") from e
-    out: dict[str, TensorRef] = {}
-
-    def walk(d, prefix):
-        for k, v in d.items():
-            if isinstance(v, TensorRef):
-                out[prefix + str(k)] = v
-            elif isinstance(v, dict):
-                walk(v, prefix + str(k) + ".")
-
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"data.pkl holds a {type(obj).__name__}, not a state dict")
-    walk(obj, "")
-    return out
 
 
 # -- one tensor ------------------------------------------------------------------------------------
@@ -258,6 +170,7 @@ def read_pickle(read_range: ReadRange, entries: dict[str, ZipEntry], size: int) 
     e = pkl[0]
     if e.size > MAX_PICKLE_BYTES:
         raise CheckpointError(f"data.pkl is {e.size} bytes; refusing (> {MAX_PICKLE_BYTES})")
+    read_range = checked_reader(read_range, size, "zip archive")
     start, got = data_offset(read_range, e, size, want=e.size)
     data = got[:e.size]
     if len(data) < e.size:
@@ -267,6 +180,7 @@ def read_pickle(read_range: ReadRange, entries: dict[str, ZipEntry], size: int) 
 
 def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[[list[str]], str]) -> BinTensor:
     """Locate one tensor; ``names_to_name`` maps the available names to the wanted one (or raises)."""
+    read_range = checked_reader(read_range, size, "zip archive")
     entries = read_central_directory(read_range, size)
     prefix, pkl = read_pickle(read_range, entries, size)
     refs = load_state_refs(pkl)
@@ -279,17 +193,7 @@ def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[
     if entry.size != ref.storage.numel * item:
         raise CheckpointError(f"storage {ref.storage.key!r}: {entry.size} bytes, expected "
                               f"{ref.storage.numel} x {item}")
-    numel = 1
-    for s in ref.shape:
-        numel *= s
-    contiguous, expect = True, 1
-    for dim, st in zip(reversed(ref.shape), reversed(ref.stride)):
-        if dim > 1 and st != expect:
-            contiguous = False
-        expect *= dim
-    last = ref.offset + sum((d - 1) * s for d, s in zip(ref.shape, ref.stride)) if numel else ref.offset - 1
-    if ref.offset < 0 or last + 1 > ref.storage.numel:
-        raise CheckpointError(f"tensor {name!r} view lies outside its storage")
+    first, end, contiguous = view_extent(ref.offset, ref.shape, ref.stride, ref.storage.numel, f"tensor {name!r}")
     base, _ = data_offset(read_range, entry, size)
-    return BinTensor(name, ref.storage.dtype, ref.shape, base + ref.offset * item, base + (last + 1) * item,
+    return BinTensor(name, ref.storage.dtype, ref.shape, base + first * item, base + end * item,
                      None if contiguous else ref.stride)
