@@ -8,7 +8,9 @@
 set -euo pipefail
 
 CONF=/etc/slurm/slurm.conf
-PARTITION=${EMBDIM_SLURM_PARTITION:-main}   # profiles/slurm/config.yaml asks for "main"
+# Not "main" nor any name the profile could know: profiles/slurm/config.yaml names no partition,
+# so its jobs must land in the cluster's default one.
+PARTITION=${EMBDIM_SLURM_PARTITION:-debug}
 log() { echo "setup_slurm: $*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from embdim.summary import read_summary
 from tests.hubserver import FakeHub
@@ -26,6 +27,21 @@ CONFIG = {
     "estimators": [{"name": "mle", "k": 5}],
     "threads": 1,
 }
+# The profile keeps the plugin's own intervals (first check after 40 s, then every 10 s);
+# the test polls every 2 s. MinJobAge (300 s in setup_slurm.sh) stays >= 3 x the first delay,
+# so the plugin keeps polling squeue.
+FAST_STATUS_CHECKS = ("--slurm-init-seconds-before-status-checks", "2",
+                      "--seconds-between-status-checks", "2")
+
+
+def test_slurm_profile_is_portable():
+    """No partition, account or test-tuned polling in the shipped profile: a cluster uses its
+    defaults (the test cluster's only partition is `debug`, the default)."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert "slurm_partition" not in profile.get("default-resources", {})
+    assert "slurm_account" not in profile.get("default-resources", {})
+    for key in ("slurm-init-seconds-before-status-checks", "seconds-between-status-checks"):
+        assert key not in profile, key
 
 
 def test_slurm_sweep(tmp_path):
@@ -43,7 +59,8 @@ def test_slurm_sweep(tmp_path):
         fixtures = tiny_hub_sweep(hub)
         wd = make_workdir(tmp_path / "sweep", CONFIG)
         env = sweep_env(hub, wd / "hf-home")
-        proc = snakemake(wd, "--profile", "profiles/slurm", env=env, timeout=900)
+        proc = snakemake(wd, "--profile", "profiles/slurm", *FAST_STATUS_CHECKS, env=env,
+                         timeout=900)
 
     out = proc.stdout + proc.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
