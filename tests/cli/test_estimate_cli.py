@@ -125,7 +125,7 @@ def _bad_inputs(tmp):
     }
 
 
-CASES = ["missing file", "unreadable npy", "truncated safetensors", "directory", "unknown extension",
+CASES = ["missing file", "unreadable npy", "directory", "unknown extension",
          "not 2-D (1-D)", "not 2-D (3-D)", "NaN", "inf", "fewer than k+1 unique rows", "k below 2",
          "unknown tensor"]
 
@@ -145,6 +145,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case, as_json):
     else:
         assert p.stdout == ""
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_corrupt_file_exits_5_as_from_fetch(tmp_path, as_json):
+    """A corrupt checkpoint is exit 5 (CheckpointError) from every command, not 2 (issue 11)."""
+    args = _bad_inputs(tmp_path)["truncated safetensors"]
+    p = embdim("estimate", *args, "--device", "cpu", *(["--json"] if as_json else []))
+    assert p.returncode == 5, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("embdim estimate: error:") and "Traceback" not in p.stderr
+    if as_json:
+        assert json.loads(p.stdout)["error"]["exit_code"] == 5
 
 
 def test_failure_leaves_no_out_file(tmp_path):
