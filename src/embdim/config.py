@@ -15,10 +15,13 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .estimators import ESTIMATORS as _ESTIMATORS
+from .estimators import FIXED_K
 
-ESTIMATORS = ("mle", "twonn")
+# The estimator names and fixed ks come from the one registry (embdim.estimators.REGISTRY).
+ESTIMATORS = _ESTIMATORS
 # TwoNN (Facco et al. 2017, doi:10.1038/s41598-017-11873-y) uses the two nearest neighbours only.
-TWONN_K = 2
+TWONN_K = FIXED_K["twonn"]
 # A Hub repo id: one "owner/name" pair of the characters the Hub allows.
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Local run directories produced by the demo rule `train_demo_model`: results/demo/<run>.
@@ -81,6 +84,17 @@ def model_slug(model: str) -> str:
 def model_label(model: str) -> str:
     """Short label for plots: the repo name (``pythia-14m``) or the directory's basename."""
     return os.path.basename(os.path.normpath(model)) or model
+
+
+# One canonical name per step: ASCII digits, no sign, separator or leading zero (step0 is the only
+# name with a 0 in front). `step-1`, `step01`, `global_step1` or `step\u0663` would otherwise alias step 1.
+_STEP_NAME = re.compile(r"step(0|[1-9][0-9]*)")
+
+
+def parse_step(name: str) -> int | None:
+    """Training step of a branch / directory name: ``step1000`` -> 1000; anything else -> None."""
+    m = _STEP_NAME.fullmatch(name) if isinstance(name, str) else None
+    return int(m.group(1)) if m else None
 
 
 def expand_steps(steps: list) -> list[int]:

@@ -202,3 +202,112 @@ def test_dedup_rows_equal_only_on_hashed_columns_stay_distinct():
     X[1, 1] += 1e-3  # column 1 is not among the hashed ones (linspace(0, 199, 64) skips it)
     U, first = dedup_rows(X)
     assert first.tolist() == [0, 1]
+
+
+# -- estimator classes, conventions, registry ------------------------------------------------------
+def _hand_mle(dist, normalization, aggregate):
+    """The three conventions by hand from the issue's definition: S = Σ_{j=1}^{k-1} ln(T_k/T_j),
+    LID = c/S with c = k-1, k-2 or k; aggregates harmonic n/Σ(1/LID), mean, median."""
+    n, k = dist.shape
+    c = {"k-1": k - 1, "k-2": k - 2, "k": k}[normalization]
+    lid = []
+    for i in range(n):
+        S = sum(np.log(dist[i, k - 1] / dist[i, j]) for j in range(k - 1))
+        lid.append(c / S)
+    lid = np.array(lid)
+    return {"harmonic": n / np.sum(1.0 / lid), "mean": lid.mean(), "median": np.median(lid)}[aggregate], lid
+
+
+@pytest.mark.parametrize("normalization", ["k-1", "k-2", "k"])
+@pytest.mark.parametrize("aggregate", ["harmonic", "mean", "median"])
+def test_mle_conventions_against_hand_computation(normalization, aggregate):
+    from embdim.estimators import MLE
+
+    X = ref.sphere(300, 3, 9, np.random.default_rng(21))
+    dist, _ = ref.brute_knn(ref.unique_rows(X), 7)
+    want, lid = _hand_mle(dist, normalization, aggregate)
+    est = MLE(k=7, normalization=normalization, aggregate=aggregate).fit(X)
+    assert est.dimension_ == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(est.dimension_pw_, lid, rtol=1e-12)
+    res = embdim.estimate(X, "mle", k=7, device="cpu", normalization=normalization, aggregate=aggregate)
+    assert res.id == pytest.approx(want, rel=1e-12)
+    assert (res.normalization, res.aggregate) == (normalization, aggregate)
+
+
+def test_conventions_differ_by_their_numerators():
+    # At k = 10: k-2 is 8/9 and k is 10/9 of the Levina–Bickel value, point by point.
+    from embdim.estimators import MLE
+
+    X = ref.linear_subspace(400, 5, 12, 0.0, np.random.default_rng(3))
+    base = MLE(k=10).fit(X).dimension_pw_
+    np.testing.assert_allclose(MLE(k=10, normalization="k-2").fit(X).dimension_pw_, base * 8 / 9, rtol=1e-12)
+    np.testing.assert_allclose(MLE(k=10, normalization="k").fit(X).dimension_pw_, base * 10 / 9, rtol=1e-12)
+
+
+def test_classes_store_params_fit_returns_self_and_accept_a_knn():
+    from embdim.estimators import MLE, TwoNN
+    from embdim.knn import knn
+
+    rng = np.random.default_rng(4)
+    X = ref.sphere(400, 3, 8, rng)
+    X[[50, 51]] = X[10]  # duplicates: row_index_ points at first occurrences
+    m = MLE(k=6, normalization="k", aggregate="median", bootstrap=50, seed=3)
+    assert m.get_params() == {"k": 6, "normalization": "k", "aggregate": "median", "bootstrap": 50,
+                              "seed": 3, "device": "auto", "precision": "bf16"}
+    assert not hasattr(m, "dimension_")
+    assert m.fit(X) is m
+    assert m.get_params()["k"] == 6  # fit never changes params
+    assert m.n_ == 400 and m.n_unique_ == 398 and m.ed_ == 8
+    assert len(m.row_index_) == 398 and 50 not in m.row_index_ and 10 in m.row_index_
+    lo, hi = m.ci_
+    assert lo < m.dimension_ < hi and m.se_ > 0 and len(m.bootstrap_) == 50
+    # a precomputed kNN at a larger k: the first k columns are used, same result
+    U, _ = dedup_rows(X)
+    nn = knn(U, 12, device="cpu")
+    m2 = MLE(k=6, normalization="k", aggregate="median", bootstrap=50, seed=3).fit(nn)
+    assert m2.dimension_ == m.dimension_ and m2.ci_ == m.ci_
+    assert m2.row_index_.tolist() == list(range(398))
+    t = TwoNN().fit((nn.dist, nn.idx))
+    assert t.dimension_ == pytest.approx(embdim.estimate(X, "twonn", device="cpu").id, rel=1e-12)
+    assert t.ci_ is None and t.se_ is None
+    with pytest.raises(InputError):
+        MLE(k=20).fit(nn)  # the kNN has only 12 neighbours
+
+
+def test_bootstrap_is_seeded():
+    from embdim.estimators import MLE, TwoNN
+
+    X = ref.sphere(300, 2, 6, np.random.default_rng(5))
+    for Est in (MLE, TwoNN):
+        a, b, c = (Est(bootstrap=40, seed=s).fit(X) for s in (1, 1, 2))
+        assert a.ci_ == b.ci_ and a.ci_ != c.ci_
+
+
+@pytest.mark.parametrize("kwargs", [dict(normalization="k-3"), dict(aggregate="geometric"),
+                                    dict(k=2, normalization="k-2"), dict(k=1), dict(bootstrap=-1)])
+def test_bad_class_params_raise_on_fit(kwargs):
+    from embdim.estimators import MLE
+
+    est = MLE(**kwargs)  # __init__ only stores
+    with pytest.raises(InputError):
+        est.fit(np.random.default_rng(0).standard_normal((50, 3)))
+
+
+def test_one_registry_of_estimator_names():
+    import yaml
+
+    from embdim import config
+    from embdim.estimators import ESTIMATORS, FIXED_K, REGISTRY, parse_spec
+    from tests.workflow.conftest import REPO
+
+    assert config.ESTIMATORS is ESTIMATORS and tuple(REGISTRY) == ESTIMATORS
+    assert config.TWONN_K == FIXED_K["twonn"]
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert tuple(schema["properties"]["estimators"]["items"]["properties"]["name"]["enum"]) == ESTIMATORS
+    assert parse_spec("mle:10").full == "mle:10:k-1:harmonic"
+    assert parse_spec("mle:5", "k", "mean").full == "mle:5:k:mean"
+    assert parse_spec("mle:5:k-2:median", "k", "mean").full == "mle:5:k-2:median"
+    assert parse_spec("twonn").k == parse_spec("twonn:2").k == 2
+    for bad in ("mle", "twonn:3", "pca:3", "mle:x", "mle:10:k-3", "twonn:2:k-1", "mle:2:k-2"):
+        with pytest.raises(InputError):
+            parse_spec(bad)

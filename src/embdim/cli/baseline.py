@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..estimators import ESTIMATORS
+
 EPILOG = """examples:
   embdim baseline random --n 100000 --dim 300 --k 10 --json
   embdim baseline random --n 50277 --dim 512 --estimator twonn --seed 1
@@ -30,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--like", metavar="ESTIMATE.json",
                    help="take N = n_unique and D = ed from an `embdim estimate` JSON")
     r.add_argument("--k", type=int, default=10, help="neighbours for MLE (default 10)")
-    r.add_argument("--estimator", choices=("mle", "twonn"), default="mle")
+    r.add_argument("--estimator", choices=ESTIMATORS, default="mle")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..estimators import AGGREGATES, ESTIMATORS, NORMALIZATIONS
+
 EPILOG = """examples:
   embdim estimate e.safetensors --estimator mle --k 10 --json
   embdim estimate e.npy --estimator twonn --device cuda --out id-twonn-k2.json
 
 Exact duplicate rows are removed first (n and n_unique report it); fp16/bf16 are up-cast.
 JSON keys: estimator, k, id, ed, redundancy (= (ed - id) / ed), n, n_unique, n_duplicates,
-id_harmonic/id_mean/id_median (mle; id = id_harmonic) or discard_fraction/n_fit (twonn, k = 2),
+id_harmonic/id_mean/id_median, normalization, aggregate (mle; id = id_<aggregate>) or
+discard_fraction/n_fit (twonn, k = 2),
 device, precision, knn_tiers, plus provenance: input, tensor, dtype, shape, version.
 Bad input (missing/unreadable file, not 2-D, NaN/inf, fewer than k+1 unique rows, unknown
 tensor) exits 2 with a one-line message.
@@ -25,9 +28,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "k nearest neighbours: MLE (Levina-Bickel, harmonic mean) or TwoNN (Facco 2017).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
-    p.add_argument("--estimator", choices=("mle", "twonn"), default="mle",
+    p.add_argument("--estimator", choices=ESTIMATORS, default="mle",
                    help="estimator (default mle)")
     p.add_argument("--k", type=int, default=10, help="neighbours for mle, >= 2 (default 10; twonn uses 2)")
+    p.add_argument("--normalization", choices=tuple(NORMALIZATIONS), default="k-1",
+                   help="MLE local estimate (k-1)/S (Levina-Bickel, default), (k-2)/S or k/S, "
+                        "S = sum_{j<k} ln(T_k/T_j)")
+    p.add_argument("--aggregate", choices=AGGREGATES, default="harmonic",
+                   help="MLE global value reported as id: harmonic (default), mean or median")
     p.add_argument("--tensor", default=None,
                    help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
                         "else gpt_neox.embed_in.weight)")
@@ -65,7 +73,8 @@ def run(args: argparse.Namespace) -> dict:
     X, meta = load_matrix(args.input, args.tensor)
     progress = _progress_bar(not args.json and sys.stderr.isatty())
     res = estimate(X, estimator=args.estimator, k=args.k, device=args.device,
-                   precision=args.precision, progress=progress)
+                   precision=args.precision, normalization=args.normalization,
+                   aggregate=args.aggregate, progress=progress)
     result = with_provenance(res.to_dict(), args, meta)
     if args.out:
         write_json(args.out, result)
@@ -77,7 +86,8 @@ def format_human(r: dict) -> str:
         return "n/a" if v is None else f"{v:.4g}"
     line = f"{r['estimator']} (k={r['k']}): ID {f(r['id'])}"
     if r["estimator"] == "mle":
-        line += f" (harmonic; mean {f(r['id_mean'])}, median {f(r['id_median'])})"
+        line += (f" ({r['aggregate']}, {r['normalization']}; harmonic {f(r['id_harmonic'])}, "
+                 f"mean {f(r['id_mean'])}, median {f(r['id_median'])})")
     return "\n".join([
         f"{r['input']}  tensor={r['tensor']}  dtype={r['dtype']}  shape={r['shape']}",
         line,

@@ -59,10 +59,14 @@ def parse_steps(text: str) -> list[int]:
 
 
 def parse_estimator(text: str) -> tuple[str, int]:
-    m = re.fullmatch(r"(mle|twonn):(\d+)", text)
-    if not m:
-        raise InputError(f"--estimator: expected NAME:K with NAME mle or twonn, got {text!r}")
-    return m.group(1), int(m.group(2))
+    """``mle:10`` / ``twonn:2`` / ``twonn`` -> (name, k), names from the estimator registry."""
+    from ..estimators import ESTIMATORS, resolve_k
+
+    m = re.fullmatch(r"([a-z0-9_]+)(?::(\d+))?", text)
+    if not m or m.group(1) not in ESTIMATORS:
+        raise InputError(f"--estimator: expected NAME:K with NAME one of {', '.join(ESTIMATORS)}, "
+                         f"got {text!r}")
+    return m.group(1), resolve_k(m.group(1), None if m.group(2) is None else int(m.group(2)))
 
 
 def run(args) -> dict:

@@ -46,7 +46,7 @@ def as_float_matrix(X) -> np.ndarray:
     return X
 
 
-def dedup_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dedup_rows(X: np.ndarray, return_inverse: bool = False):
     """Remove exact duplicate rows, keeping the first occurrence of each, in input order.
 
     Rows are compared by value (``-0.0 == 0.0``), bit-exactly otherwise. Each row is hashed
@@ -60,6 +60,9 @@ def dedup_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unique : ndarray (n_unique, d)
     first : ndarray (n_unique,) int64
         Index in ``X`` of each kept row (ascending).
+    unique_of : ndarray (n,) int64, only with ``return_inverse``
+        For every row of ``X``, the index in ``unique`` of the row equal to it
+        (``unique[unique_of] == X``).
     """
     X = np.ascontiguousarray(X)
     n, d = X.shape
@@ -73,17 +76,26 @@ def dedup_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hs = h[order]
     same = hs[1:] == hs[:-1]
     if not same.any():
-        return X, np.arange(n, dtype=np.int64)
+        ident = np.arange(n, dtype=np.int64)
+        return (X, ident, ident.copy()) if return_inverse else (X, ident)
     a, b = order[:-1][same], order[1:][same]
     if (X[a] == X[b]).all():  # every equal-hash neighbour pair is an equal row (-0.0 == 0.0)
         dup = np.zeros(n, dtype=bool)
         dup[b] = True
         first = np.flatnonzero(~dup).astype(np.int64)
+        # runs of equal hashes are runs of equal rows; each run's first entry is its lowest row
+        run = np.cumsum(np.concatenate([[True], ~same])) - 1
+        rep = np.empty(n, dtype=np.int64)
+        rep[order] = order[np.flatnonzero(np.concatenate([[True], ~same]))][run]
     else:  # a genuine hash collision: sort the rows themselves
         Z = X + X.dtype.type(0)
         rows = Z.view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1]))).ravel()
-        first = np.sort(np.unique(rows, return_index=True)[1]).astype(np.int64)
-    return X[first], first
+        _, index, inverse = np.unique(rows, return_index=True, return_inverse=True)
+        first = np.sort(index).astype(np.int64)
+        rep = index[inverse.ravel()].astype(np.int64)
+    if not return_inverse:
+        return X[first], first
+    return X[first], first, np.searchsorted(first, rep).astype(np.int64)
 
 
 def _hash_coefficients(d: int) -> np.ndarray:
@@ -116,6 +128,8 @@ class EstimateResult:
     id_harmonic: float | None = None
     id_mean: float | None = None
     id_median: float | None = None
+    normalization: str | None = None
+    aggregate: str | None = None
     discard_fraction: float | None = None
     n_fit: int | None = None
     pointwise: np.ndarray | None = field(default=None, repr=False)
@@ -136,7 +150,8 @@ class EstimateResult:
                "n_duplicates": self.n_duplicates}
         if self.estimator == "mle":
             out.update(id_harmonic=_clean(self.id_harmonic), id_mean=_clean(self.id_mean),
-                       id_median=_clean(self.id_median))
+                       id_median=_clean(self.id_median), normalization=self.normalization,
+                       aggregate=self.aggregate)
         else:
             out.update(discard_fraction=self.discard_fraction, n_fit=self.n_fit)
         out.update(device=self.device, precision=self.precision, knn_tiers=dict(self.knn_tiers))
@@ -201,3 +216,141 @@ def dedup_rows_torch(T):
     dup[b] = True  # every later member of a run of equal rows
     first = torch.nonzero(~dup).flatten()
     return T[first], first
+
+
+# -- estimator classes (scikit-dimension style) ---------------------------------------------------
+# Two-sided percentile interval of the bootstrap (Efron & Tibshirani 1993, ch. 13): 95 %.
+CONFIDENCE = 0.95
+
+
+def percentile_interval(replicates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """(low, high) percentiles of the bootstrap replicates at ``(1 ± confidence) / 2``."""
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(replicates, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def is_knn_result(X) -> bool:
+    """True for a precomputed kNN (:class:`embdim.knn.KNNResult` or a ``(dist, idx)`` pair)."""
+    return (hasattr(X, "dist") and hasattr(X, "idx")) or (
+        isinstance(X, tuple) and len(X) == 2 and all(isinstance(a, np.ndarray) for a in X))
+
+
+class GlobalEstimator:
+    """Base of :class:`~embdim.estimators.MLE` and :class:`~embdim.estimators.TwoNN`.
+
+    ``__init__`` of a subclass only stores its parameters; :meth:`fit` takes either the data
+    ``X`` (input hygiene, duplicate rows removed, exact kNN) or a precomputed kNN of
+    *deduplicated* rows (a :class:`~embdim.knn.KNNResult` or ``(dist, idx)``; extra columns
+    beyond the estimator's k are ignored, so one kNN at the largest k serves every estimator)
+    and returns ``self``.
+
+    Attributes set by ``fit``
+    -------------------------
+    dimension_ : float
+        The global ID.
+    dimension_pw_ : ndarray (n_unique,)
+        Per-point values (MLE: local IDs; TwoNN: the ratios μ = r2/r1), one per distinct row.
+    ci_ : tuple (low, high) or None
+        95 % percentile bootstrap interval (``None`` when ``bootstrap=0``).
+    se_ : float or None
+        Standard deviation of the bootstrap replicates.
+    bootstrap_ : ndarray (bootstrap,)
+        The replicates themselves.
+    row_index_ : ndarray (n_unique,) int64
+        Row of the fitted input behind each entry of ``dimension_pw_`` (``fit(X)``: the first
+        occurrence in ``X``; ``fit(knn)``: ``0 .. n - 1``).
+    n_, n_unique_, ed_ : int
+        Rows, distinct rows and columns of the input (``ed_`` is ``None`` for ``fit(knn)``).
+    device_, tiers_, engine_ : str, dict, str
+        Where and how the kNN ran (``None`` for a ``(dist, idx)`` pair).
+    """
+
+    k: int
+    seed: int
+    bootstrap: int
+    device: str
+    precision: str
+
+    def _k_needed(self) -> int:
+        raise NotImplementedError
+
+    def _fit_dist(self, dist: np.ndarray) -> None:
+        """Set ``dimension_``, ``dimension_pw_`` and estimator-specific results from distances."""
+        raise NotImplementedError
+
+    def _replicate(self, sample: np.ndarray) -> float:
+        """The global value recomputed on the per-point values at positions ``sample``."""
+        raise NotImplementedError
+
+    def _check_params(self) -> None:
+        b = self.bootstrap
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
+            raise InputError(f"bootstrap must be an integer >= 0, got {b!r}")
+
+    def fit(self, X, y=None, *, progress=None) -> "GlobalEstimator":
+        """Fit on data ``X`` (n, d) or on a precomputed kNN of distinct rows; returns ``self``.
+
+        Raises
+        ------
+        InputError
+            Bad parameters, non-finite or non-2-D data, fewer than k + 1 distinct rows, a kNN
+            with fewer than k columns or a zero nearest-neighbour distance.
+        """
+        self._check_params()
+        k = self._k_needed()
+        self.device_ = self.tiers_ = self.engine_ = None
+        if is_knn_result(X):
+            dist = X.dist if hasattr(X, "dist") else X[0]
+            dist = np.asarray(dist, dtype=np.float64)
+            if dist.ndim != 2 or dist.shape[1] < k:
+                raise InputError(f"kNN has {dist.shape[-1] if dist.ndim else 0} neighbours per row, "
+                                 f"the estimator needs k={k}")
+            self.n_ = self.n_unique_ = int(dist.shape[0])
+            self.ed_ = None
+            self.row_index_ = np.arange(dist.shape[0], dtype=np.int64)
+            if hasattr(X, "dist"):
+                self.device_, self.tiers_ = X.device, dict(X.tiers)
+                self.engine_ = getattr(X, "engine", None)
+        else:
+            from ..knn import knn
+            X = as_float_matrix(X)
+            Xu, first = dedup_rows(X)
+            self.n_, self.ed_ = (int(s) for s in X.shape)
+            self.n_unique_ = len(Xu)
+            self.row_index_ = first
+            if self.n_unique_ < k + 1:
+                raise InputError(f"{type(self).__name__} with k={k} needs at least {k + 1} unique "
+                                 f"rows, got {self.n_unique_} (of {self.n_})")
+            nn = knn(Xu, k, device=self.device, precision=self.precision, progress=progress)
+            dist = nn.dist
+            self.device_, self.tiers_, self.engine_ = nn.device, dict(nn.tiers), getattr(nn, "engine", None)
+        self._fit_dist(dist[:, :k])
+        self._bootstrap()
+        return self
+
+    def _bootstrap(self) -> None:
+        """Percentile bootstrap over the distinct rows, the kNN graph kept fixed: draw n of the
+        per-point values with replacement, ``bootstrap`` times (``default_rng(seed)``), and
+        recompute the global value from each draw."""
+        self.ci_ = self.se_ = None
+        self.bootstrap_ = np.empty(0)
+        if not self.bootstrap:
+            return
+        rng = np.random.default_rng(self.seed)
+        n = len(self.dimension_pw_)
+        reps = np.array([self._replicate(rng.integers(0, n, size=n)) for _ in range(self.bootstrap)])
+        self.bootstrap_ = reps
+        if np.all(np.isfinite(reps)):
+            self.ci_ = percentile_interval(reps)
+            self.se_ = float(np.std(reps, ddof=1)) if len(reps) > 1 else None
+
+    def get_params(self) -> dict:
+        """Constructor parameters, as scikit-learn's ``BaseEstimator.get_params``."""
+        import inspect
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {p: getattr(self, p) for p in names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
