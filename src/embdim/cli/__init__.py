@@ -3,7 +3,9 @@
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)``; the parser sets
 ``func`` (returns a result dict) and optionally ``human`` (dict -> text). Errors map to exit codes
-through ``EXIT_CODES`` (ordered, subclass first).
+through ``EXIT_CODES`` (ordered, subclass first) in :func:`main`, the one place where exceptions become
+exit codes: an embdim error is one line on stderr; anything else is a bug and keeps its traceback.
+Output paths (``--out``, ``--out-dir``) are checked before any work starts (:func:`check_out_path`).
 """
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import argparse
 import importlib
 import importlib.util
 import json
+import logging
+import os
 import sys
 import traceback
+from pathlib import Path
 
 from .. import __version__
 from ..errors import (CheckpointError, ConfigError, EmbdimError, HubError, InputError,
@@ -29,7 +34,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 # Module names under embdim.cli, in help order.
-SUBCOMMANDS = ["revisions", "fetch", "estimate", "geometry", "baseline", "train_demo",
+SUBCOMMANDS = ["revisions", "fetch", "measure", "estimate", "geometry", "baseline", "train_demo",
                "summarize", "plot"]
 
 EPILOG = """examples:
@@ -55,6 +60,55 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         importlib.import_module(modname).add_parser(sub)
     return parser
+
+
+def check_out_path(path, flag: str = "--out", directory: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work: a file output that is a
+    directory, a directory output that is a file, or a path under something that is not a directory.
+
+    Raises
+    ------
+    InputError
+    """
+    p = Path(path)
+    if directory:
+        if os.path.lexists(p) and not p.is_dir():
+            raise InputError(f"{flag} {path}: exists and is not a directory")
+    elif p.is_dir() or str(path).endswith(("/", os.sep)):
+        raise InputError(f"{flag} {path}: is a directory; give a file name")
+    for parent in p.absolute().parents:  # nearest existing ancestor: a directory we may write in
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise InputError(f"{flag} {path}: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{flag} {path}: cannot write in {parent}")
+            return
+
+
+def _check_outputs(args) -> None:
+    if getattr(args, "out", None):
+        check_out_path(args.out, "--out", directory=getattr(args, "out_is_dir", False))
+    if getattr(args, "out_dir", None):
+        check_out_path(args.out_dir, "--out-dir", directory=True)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the current ``sys.stderr`` (looked up at each record, as pytest swaps it)."""
+
+    def emit(self, record) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    """Warnings of the embdim loggers (e.g. a long rate-limit wait) as ``embdim: ...`` lines."""
+    logger = logging.getLogger("embdim")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        h = _StderrHandler(logging.WARNING)
+        h.setFormatter(logging.Formatter("embdim: %(message)s"))
+        logger.addHandler(h)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -108,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     as_json = bool(getattr(args, "json", False))
+    _log_to_stderr()
     try:
+        _check_outputs(args)
         result = args.func(args)
     except KeyboardInterrupt:
         print("embdim: interrupted", file=sys.stderr)

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: MIT
+"""``embdim measure``: every estimator, its uncertainty, ID vs k, per-token LID and geometry of
+one matrix, from one read, one deduplication and one kNN."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..estimators import AGGREGATES, DEFAULT_SPECS, NORMALIZATIONS
+
+EPILOG = """examples:
+  embdim measure e.safetensors --json
+  embdim measure e.safetensors --tensor embed_out --estimator mle:10 --estimator twonn \\
+      --bootstrap 500 --out measure.json --lid-out lid.npz
+  embdim measure e.npy --normalization k --aggregate mean --k-curve 0 --sample 10000 --seed 1
+
+--estimator NAME[:K[:NORMALIZATION[:AGGREGATE]]] (repeatable; default mle:10 mle:5 twonn): an MLE
+without its own convention takes --normalization (LID = (k-1)/S Levina-Bickel, (k-2)/S or k/S,
+S = sum_{j=1}^{k-1} ln(T_k/T_j)) and --aggregate (harmonic = n / sum 1/LID, mean, median). One
+exact kNN runs at the largest k needed (estimators, --k-curve); each estimator is a slice of it.
+--bootstrap B: 95% percentile interval over the distinct rows, kNN graph fixed (MLE resamples the
+local IDs, TwoNN resamples mu and refits); it covers the sampling of tokens, not the change of
+neighbourhoods when points are removed. --sample N measures N rows drawn without replacement.
+
+JSON keys: n, n_unique, ed, knn {k_max, engine, tiers, device, precision}, estimates [{estimator,
+k, normalization, aggregate, id, redundancy, id_mean, id_median, ci_low, ci_high, se, bootstrap,
+...}], id_vs_k {k, id, normalization, aggregate}, geometry (the keys of `embdim geometry`, null
+with --no-geometry), sample, bootstrap, seconds, provenance {input, tensor, dtype, shape, version}.
+--lid-out FILE.npz: lid_k<k> per MLE, twonn_mu, row and unique_of, indexed by the ORIGINAL row
+(row i = token id i; a duplicate carries its representative's value; rows not drawn by --sample
+are NaN, unique_of -1). Bad input exits 2 with a one-line message.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "measure", help="all estimators + CI + ID vs k + LID + geometry of one matrix",
+        description="Measure one .npy or .safetensors matrix: every estimator from one exact kNN, "
+                    "with its convention, bootstrap interval, ID vs k, per-row local IDs and the "
+                    "geometry of the same distinct rows.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
+    p.add_argument("--tensor", default=None,
+                   help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
+                        "else gpt_neox.embed_in.weight)")
+    p.add_argument("--estimator", action="append", default=None, metavar="NAME[:K]",
+                   help="mle:K or twonn, optionally mle:K:NORMALIZATION:AGGREGATE (repeatable; "
+                        f"default {' '.join(DEFAULT_SPECS)})")
+    p.add_argument("--normalization", choices=tuple(NORMALIZATIONS), default="k-1",
+                   help="MLE numerator: k-1 (Levina-Bickel, default), k-2 or k")
+    p.add_argument("--aggregate", choices=AGGREGATES, default="harmonic",
+                   help="MLE global value: harmonic (default), mean or median")
+    p.add_argument("--k-curve", type=int, default=32, metavar="KMAX",
+                   help="MLE ID at every k = 2..KMAX (default 32; 0 = off)")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                   help="bootstrap replicates for the 95%% interval (default 200; 0 = off)")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="measure N rows drawn without replacement (default: all rows)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample and --bootstrap (default 0)")
+    p.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=True,
+                   help="also compute the geometry of the distinct rows (default: yes)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="kNN device (default auto: cuda when available)")
+    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default="bf16",
+                   help="first tier of the kNN candidate search; results are exact either way")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the kNN (default: torch's own choice)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--out", default=None, metavar="FILE.json",
+                   help="also write the JSON result here (atomically)")
+    p.add_argument("--lid-out", default=None, metavar="FILE.npz",
+                   help="write the per-row local IDs here (atomically)")
+    p.set_defaults(func=run, human=format_human)
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    from .. import __version__
+    from ..checkpoint import load_matrix
+    from ..errors import InputError
+    from ..estimators import parse_spec
+    from ..measure import measure, write_lid
+    from . import write_json
+    from .estimate import _progress_bar
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be >= 1 (got {args.threads})")
+        import torch
+        torch.set_num_threads(args.threads)
+    if args.lid_out and not str(args.lid_out).endswith(".npz"):
+        raise InputError(f"--lid-out {args.lid_out}: expected a .npz path")
+    specs = [parse_spec(s, args.normalization, args.aggregate)
+             for s in (args.estimator or DEFAULT_SPECS)]
+    X, meta = load_matrix(args.input, args.tensor)
+    m = measure(X, specs, k_curve=args.k_curve, normalization=args.normalization,
+                aggregate=args.aggregate, bootstrap=args.bootstrap, sample=args.sample,
+                seed=args.seed, geometry=args.geometry, device=args.device,
+                precision=args.precision,
+                progress=_progress_bar(not args.json and sys.stderr.isatty()))
+    result = m.result
+    result["provenance"] = {"input": str(args.input), "tensor": meta.get("tensor"),
+                            "dtype": meta.get("dtype"), "shape": meta.get("shape"),
+                            "version": __version__, "command": "embdim measure",
+                            "estimators": [s.full for s in specs]}
+    if args.lid_out:
+        write_lid(args.lid_out, m.arrays)
+    if args.out:
+        write_json(args.out, result)
+    return result
+
+
+def format_human(r: dict) -> str:
+    def f(v):
+        return "n/a" if v is None else f"{v:.4g}"
+    p = r["provenance"]
+    lines = [f"{p['input']}  tensor={p['tensor']}  dtype={p['dtype']}  shape={p['shape']}",
+             f"rows: {r['n']} ({r['n_unique']} distinct), ED {r['ed']}; one kNN at k={r['knn']['k_max']} "
+             f"on {r['knn']['device']}"]
+    for e in r["estimates"]:
+        conv = f", {e['normalization']}, {e['aggregate']}" if e["normalization"] else ""
+        ci = f" [{f(e['ci_low'])}, {f(e['ci_high'])}] (B={e['bootstrap']})" if e["ci_low"] is not None else ""
+        lines.append(f"  {e['estimator']} k={e['k']}{conv}: ID {f(e['id'])}{ci}")
+    curve = r["id_vs_k"]
+    if curve["k"]:
+        lines.append(f"ID vs k ({curve['normalization']}, {curve['aggregate']}): "
+                     + ", ".join(f"{k}:{f(v)}" for k, v in zip(curve["k"], curve["id"])
+                                 if k in (curve["k"][0], 5, 10, 20, curve["k"][-1])))
+    g = r.get("geometry")
+    if g:
+        lines.append(f"geometry: mean cosine {f(g['mean_cosine'])}, PC1 share {f(g['top_pc_share'])}, "
+                     f"isotropy {f(g['isotropy'])}, PCA dim 90% {g['pca_dim_90']}")
+    return "\n".join(lines)
