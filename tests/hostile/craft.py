@@ -263,6 +263,8 @@ def _env(tmp, hub=None) -> dict:
                HF_HOME=str(tmp / "hf_home"), HF_TOKEN=TOKEN)
     if hub is not None:
         env["HF_ENDPOINT"] = hub.url
+    if os.environ.get("EMBDIM_HOSTILE_PYTHONPATH"):  # run the cases against another copy of embdim
+        env["PYTHONPATH"] = os.environ["EMBDIM_HOSTILE_PYTHONPATH"]
     return env
 
 
