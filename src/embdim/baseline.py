@@ -20,7 +20,7 @@ def gaussian_sample(n: int, dim: int, seed: int = 0) -> np.ndarray:
 
 
 def random_baseline(n: int, dim: int, k: int = 10, estimator: str = "mle", seed: int = 0,
-                    device: str = "auto") -> dict:
+                    device: str = "auto", specs: list | None = None) -> dict:
     """ID of ``n`` samples from N(0, I_dim), estimated exactly as an embedding matrix would be.
 
     Parameters
@@ -33,25 +33,39 @@ def random_baseline(n: int, dim: int, k: int = 10, estimator: str = "mle", seed:
     seed : int
         Seed of ``numpy.random.default_rng``; same seed, same sample, same figures.
     device : {"auto", "cpu", "cuda"}
-        Passed to :func:`embdim.estimate`.
+        Passed to the kNN.
+    specs : list of EstimatorSpec, optional
+        Several estimators (with their MLE conventions) from one kNN of one sample, as
+        ``embdim measure`` runs them; overrides ``estimator`` and ``k``.
 
     Returns
     -------
     dict
-        n, dim, k, estimator, seed, id, id_harmonic, id_mean, id_median, redundancy, version
-        (``id_*`` other than ``id`` are None for TwoNN). ``id`` is the estimator's headline value
-        (for MLE the harmonic mean of the local estimates, MacKay & Ghahramani 2005).
+        n, dim, seed, version and ``estimates`` (one entry per estimator: estimator, k,
+        normalization, aggregate, id, id_harmonic, id_mean, id_median, redundancy). With one
+        estimator also its values at the top level: k, estimator, id, id_harmonic, id_mean,
+        id_median, redundancy (``id_*`` other than ``id`` are None for TwoNN). ``id`` is the
+        estimator's headline value (MLE default: the harmonic mean, MacKay & Ghahramani 2005).
 
     Raises
     ------
     InputError
-        Bad shape, k or estimator (from :func:`embdim.estimate`).
+        Bad shape, k or estimator.
     """
-    from . import __version__, estimate
+    from . import __version__
+    from .estimators import EstimatorSpec, resolve_k
+    from .measure import measure
 
+    if specs is None:
+        specs = [EstimatorSpec(estimator, resolve_k(estimator, k),
+                               *(("k-1", "harmonic") if estimator == "mle" else (None, None)))]
     X = gaussian_sample(n, dim, seed)
-    res = estimate(X, estimator=estimator, k=k, device=device).to_dict()
-    return {"n": int(n), "dim": int(dim), "k": res.get("k", k), "estimator": estimator,
-            "seed": int(seed), "id": res["id"], "id_harmonic": res.get("id_harmonic"),
-            "id_mean": res.get("id_mean"), "id_median": res.get("id_median"),
-            "redundancy": res.get("redundancy"), "version": __version__}
+    m = measure(X, specs, k_curve=0, bootstrap=0, geometry=False, device=device).result
+    keep = ("estimator", "k", "normalization", "aggregate", "id", "id_harmonic", "id_mean",
+            "id_median", "redundancy")
+    estimates = [{key: e.get(key) for key in keep} for e in m["estimates"]]
+    out = {"n": int(n), "dim": int(dim), "seed": int(seed)}
+    if len(estimates) == 1:
+        out.update(estimates[0])
+    out.update(estimates=estimates, version=__version__)
+    return out

@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..estimators import ESTIMATORS
+from ..estimators import AGGREGATES, ESTIMATORS, NORMALIZATIONS
 
 EPILOG = """examples:
   embdim baseline random --n 100000 --dim 300 --k 10 --json
   embdim baseline random --n 50277 --dim 512 --estimator twonn --seed 1
-  embdim baseline random --like results/M/step143000/id-mle-k10.json --out baseline-mle-k10.json
+  embdim baseline random --like results/M/embed_in/step143000/measure.json \\
+      --estimator mle:10 --estimator mle:5 --estimator twonn --out baseline.json
 
 Draws N samples of N(0, I_D) (numpy default_rng(SEED), float32) and estimates their ID with the
-same code path as `embdim estimate`. JSON keys: n, dim, k, estimator, seed, id, id_harmonic,
-id_mean, id_median, redundancy, version. --like takes N (its n_unique) and D (its ed) from an
-`embdim estimate` JSON; an explicit --n / --dim wins. --out writes the same JSON atomically.
+same code path as `embdim estimate`. JSON keys: n, dim, seed, estimates (one object per
+--estimator: estimator, k, normalization, aggregate, id, id_harmonic, id_mean, id_median,
+redundancy), version; with one --estimator also its keys at the top level (k, estimator, id, ...).
+Several --estimator (e.g. mle:10 mle:5 twonn) share one sample and one kNN. --like takes N (its
+n_unique) and D (its ed) from an `embdim estimate` or `embdim measure` JSON; an explicit --n /
+--dim wins. --out writes the same JSON atomically.
 """
 
 
@@ -32,7 +36,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--like", metavar="ESTIMATE.json",
                    help="take N = n_unique and D = ed from an `embdim estimate` JSON")
     r.add_argument("--k", type=int, default=10, help="neighbours for MLE (default 10)")
-    r.add_argument("--estimator", choices=ESTIMATORS, default="mle")
+    r.add_argument("--estimator", action="append", default=None, metavar="NAME[:K]",
+                   help=f"{' or '.join(ESTIMATORS)} (with --k), or NAME:K[:NORMALIZATION:AGGREGATE] "
+                        "as in `embdim measure`; repeatable: all from one kNN (default mle)")
+    r.add_argument("--normalization", choices=tuple(NORMALIZATIONS), default="k-1",
+                   help="MLE convention for estimators that give none (default k-1)")
+    r.add_argument("--aggregate", choices=AGGREGATES, default="harmonic",
+                   help="MLE aggregate for estimators that give none (default harmonic)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -78,8 +88,12 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError("need --n and --dim (or --like ESTIMATE.json)")
     if n < 2 or dim < 1 or args.k < 1:
         raise InputError(f"need --n >= 2, --dim >= 1, --k >= 1 (got {n}, {dim}, {args.k})")
-    res = random_baseline(n, dim, k=args.k, estimator=args.estimator, seed=args.seed,
-                          device=args.device)
+    from ..estimators import parse_spec
+
+    names = args.estimator or ["mle"]
+    specs = [parse_spec(f"{e}:{args.k}" if e == "mle" else e, args.normalization, args.aggregate)
+             for e in names]
+    res = random_baseline(n, dim, seed=args.seed, device=args.device, specs=specs)
     if args.out:
         write_json(args.out, res)
     return res
@@ -88,6 +102,7 @@ def run(args: argparse.Namespace) -> dict:
 def format_human(r: dict) -> str:
     def f(v):
         return "n/a" if v is None else f"{v:.4g}"
-    return (f"N(0, I_{r['dim']}), n={r['n']}, seed={r['seed']}: {r['estimator']} k={r['k']} "
-            f"id={f(r['id'])} (harmonic {f(r['id_harmonic'])}, mean {f(r['id_mean'])}, "
-            f"median {f(r['id_median'])})")
+    return "\n".join(
+        f"N(0, I_{r['dim']}), n={r['n']}, seed={r['seed']}: {e['estimator']} k={e['k']} "
+        f"id={f(e['id'])} (harmonic {f(e['id_harmonic'])}, mean {f(e['id_mean'])}, "
+        f"median {f(e['id_median'])})" for e in r["estimates"])
