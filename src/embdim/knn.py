@@ -113,18 +113,86 @@ def resolve_device(device: str = "auto") -> str:
     raise InputError(f"unknown device {device!r} (expected auto, cpu or cuda)")
 
 
-def _tiers(precision: str) -> list:
+# Candidate engines. "torch-*": chunked product of the given first tier (CPU or CUDA);
+# "sym-fp32" / "faiss-fp32": whole-matrix float32 candidates on the CPU (src/embdim/_knn_cpu.py);
+# "fp64": plain float64 brute force. All are exact: re-rank in float64 plus certificate.
+ENGINES = ("torch-bf16", "torch-fp32", "sym-fp32", "faiss-fp32", "fp64")
+_PRECISION_ENGINE = {"bf16": "torch-bf16", "fp64": "fp64"}
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AMX or AVX512_BF16, from /proc/cpuinfo).
+
+    Elsewhere (AVX2, plain AVX-512) torch emulates bf16 products: measured 9x slower than
+    float32 at 20000 x 256 with oneDNN limited to AVX2. Without /proc/cpuinfo (not Linux), a
+    one-off timing of a small product decides.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    import time
+
     import torch
 
-    table = {"bf16": [torch.bfloat16, torch.float32, torch.float64],
-             "fp32": [torch.float32, torch.float64], "fp64": [torch.float64]}
-    if precision not in table:
-        raise InputError(f"unknown precision {precision!r} (expected bf16, fp32 or fp64)")
-    return table[precision]
+    a = torch.randn(512, 512)
+    spent = {}
+    for dt in (torch.float32, torch.bfloat16):
+        x = a.to(dt)
+        x @ x  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(4):
+            x @ x
+        spent[dt] = time.perf_counter() - t0
+    return spent[torch.bfloat16] < spent[torch.float32]
 
 
-def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
-        extra: int | None = None, chunk: int | None = None,
+def choose_engine(device: str, precision: str | None = None, engine: str | None = None) -> str:
+    """The candidate engine: ``engine``, else ``$EMBDIM_KNN_ENGINE``, else by device and CPU.
+
+    ``precision`` (the older switch) maps ``bf16`` to ``torch-bf16``, ``fp64`` to ``fp64`` and
+    ``fp32`` to the fastest float32 engine of the device. ``auto`` (default): ``torch-bf16`` on
+    CUDA and on CPUs with native bf16, ``sym-fp32`` on other CPUs (bench/estimators.py).
+
+    Raises
+    ------
+    InputError
+        Unknown engine or precision, or a CPU-only engine asked for on CUDA.
+    """
+    import os
+
+    choice = engine or os.environ.get("EMBDIM_KNN_ENGINE") or "auto"
+    if choice == "auto" and precision not in (None, "auto"):
+        if precision not in ("bf16", "fp32", "fp64"):
+            raise InputError(f"unknown precision {precision!r} (expected bf16, fp32 or fp64)")
+        choice = _PRECISION_ENGINE.get(precision) or (
+            "torch-fp32" if device != "cpu" else "sym-fp32")
+    if choice == "auto":
+        choice = "torch-bf16" if device != "cpu" or native_bf16() else "sym-fp32"
+    if choice not in ENGINES:
+        raise InputError(f"unknown kNN engine {choice!r} (expected auto or one of "
+                         f"{', '.join(ENGINES)})")
+    if device != "cpu" and choice in ("sym-fp32", "faiss-fp32"):
+        raise InputError(f"kNN engine {choice} runs on the CPU only (use --device cpu)")
+    return choice
+
+
+def _tiers(engine: str) -> list:
+    import torch
+
+    if engine == "torch-bf16":
+        return [torch.bfloat16, torch.float32, torch.float64]
+    if engine == "fp64":
+        return [torch.float64]
+    return [torch.float32, torch.float64]
+
+
+def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str | None = None,
+        engine: str | None = None, extra: int | None = None, chunk: int | None = None,
         progress: Callable[[int, int], None] | None = None) -> KNNResult:
     """Exact k nearest neighbours of every row of ``X`` among the other rows.
 
@@ -137,9 +205,12 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
     k : int
         Neighbours per row, ``1 <= k <= n - 1``.
     device : {"auto", "cpu", "cuda"}
-    precision : {"bf16", "fp32", "fp64"}
-        First tier of the candidate product; later tiers are always more precise, and the
-        final distances are float64 whichever tier found them.
+    precision : {"bf16", "fp32", "fp64"}, optional
+        First tier of the candidate product (older switch; see :func:`choose_engine`); later
+        tiers are always more precise, and the final distances are float64 whichever tier
+        found them.
+    engine : str, optional
+        One of :data:`ENGINES` or ``auto`` (default; also ``$EMBDIM_KNN_ENGINE``).
     extra : int, optional
         Extra candidates re-ranked exactly per query (default ``DEFAULT_EXTRA``).
     chunk : int, optional
@@ -163,7 +234,8 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
     if not (1 <= k <= n - 1):
         raise InputError(f"k={k} needs 1 <= k <= n-1 with n={n} rows")
     dev = resolve_device(device)
-    tiers = _tiers(precision)
+    engine = choose_engine(dev, precision, engine)
+    tiers = _tiers(engine)
     extra = DEFAULT_EXTRA if extra is None else int(extra)
     m = min(k + extra, n - 1)  # candidates re-ranked exactly
     if dev == "cpu":
@@ -183,7 +255,18 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
     idx = torch.empty((n, k), dtype=torch.int64, device=dev)
     pending = torch.arange(n, device=dev)
     counts: dict[str, int] = {}
+    if engine in ("sym-fp32", "faiss-fp32") and m + 1 <= n - 1:
+        from . import _knn_cpu
+
+        d2, ii, ok = _knn_cpu.certify(ctx, engine, max(1, torch.get_num_threads()))
+        dist[ok], idx[ok] = d2[ok].sqrt(), ii[ok]
+        counts["float32"] = int(ok.sum())
+        pending = pending[~ok]
+        if progress is not None:
+            progress(n, n)
     for t, dtype in enumerate(tiers):
+        if len(pending) == 0:
+            break
         ctx.set_tier(dtype, exact=t == len(tiers) - 1)
         still = []
         for s in range(0, len(pending), chunk):
@@ -193,13 +276,12 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str = "bf16",
             dist[good] = d2[ok].sqrt()
             idx[good] = ii[ok]
             still.append(rows[~ok])
-            if progress is not None and t == 0:
+            if progress is not None and t == 0 and counts.get("float32") is None:
                 progress(min(s + chunk, len(pending)), len(pending))
-        counts[str(dtype).removeprefix("torch.")] = int(len(pending) - sum(len(r) for r in still))
+        name = str(dtype).removeprefix("torch.")
+        counts[name] = counts.get(name, 0) + int(len(pending) - sum(len(r) for r in still))
         pending = torch.cat(still)
-        if len(pending) == 0:
-            break
-    return KNNResult(dist.cpu().numpy(), idx.cpu().numpy(), dev.split(":")[0], counts)
+    return KNNResult(dist.cpu().numpy(), idx.cpu().numpy(), dev.split(":")[0], counts, engine)
 
 
 class _Context:
@@ -340,6 +422,9 @@ class _Context:
             if not hasattr(self, "raw64"):  # exact copy, made once (the input is <= float64)
                 self.raw64 = self.raw.to(torch.float64)
             D = _rerank.rerank_torch(self.raw64, rows, cand, p)
+        # Kernels may compute a few slots past p (blocks of rows share a width): drop them,
+        # since the whole-matrix engines pad short candidate lists with placeholders.
+        D[torch.arange(D.shape[1], device=D.device)[None, :] >= p[:, None]] = float("inf")
         D, order = torch.sort(D, dim=1, stable=True)
         return D[:, :self.k], torch.gather(cand, 1, order)[:, :self.k]
 

@@ -121,3 +121,86 @@ def test_cuda_request(monkeypatch):
         np.testing.assert_allclose(res.dist, brute_knn(X, 5)[0], rtol=RTOL)
         res16 = knn(torch.from_numpy(X16).cuda(), 5, device="cuda")
         np.testing.assert_allclose(res16.dist, brute_knn(X16.astype(np.float64), 5)[0], rtol=RTOL)
+
+
+# --- candidate engines (bench/estimators.py decides the default; every engine must be exact) ---
+
+@pytest.fixture(params=[None, 64])
+def small_blocks(request, monkeypatch):
+    """sym-fp32 with its default block and with 64-row blocks (many pairs, ragged edges)."""
+    import embdim._knn_cpu as cpu
+
+    if request.param:
+        monkeypatch.setattr(cpu, "BLOCK", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("kind", ["gauss", "low-rank", "fp16", "lattice"])
+@pytest.mark.parametrize("engine", ["sym-fp32", "faiss-fp32", "torch-fp32", "torch-bf16", "fp64"])
+def test_every_engine_equals_brute_force(kind, engine, small_blocks):
+    X = _data(kind, np.random.default_rng(7))
+    k = 7
+    ref_d, ref_i = brute_knn(X, k)
+    res = knn(X, k, device="cpu", engine=engine)
+    assert res.engine == engine
+    np.testing.assert_allclose(res.dist, ref_d, rtol=RTOL, atol=0)
+    got = np.sqrt(((X[:, None, :].astype(np.float64) - X[res.idx]) ** 2).sum(-1))
+    np.testing.assert_allclose(got, res.dist, rtol=RTOL, atol=0)
+    assert (res.idx != np.arange(len(X))[:, None]).all()
+    if kind in ("low-rank", "fp16"):
+        assert (res.idx == ref_i).all()
+    assert sum(res.tiers.values()) == len(X)
+
+
+def test_sym_engine_settles_most_rows_itself(monkeypatch):
+    # The sampled thresholds leave few rows to the fallback tiers (>= 95 % settled by the
+    # symmetric float32 pass), and duplicates / zero rows stay exact.
+    import embdim._knn_cpu as cpu
+
+    monkeypatch.setattr(cpu, "BLOCK", 128)
+    rng = np.random.default_rng(8)
+    X = linear_subspace(3000, 8, 64, 1e-3, rng).astype(np.float32)
+    X[100] = X[7]
+    X[2000:2010] = 0.0
+    res = knn(X, 10, device="cpu", engine="sym-fp32")
+    np.testing.assert_allclose(res.dist, brute_knn(X, 10)[0], rtol=RTOL, atol=1e-300)
+    assert res.dist[7, 0] == 0 and (res.dist[2000:2010, :9] == 0).all()
+    assert res.tiers["float32"] >= 0.95 * len(X), res.tiers
+
+
+def test_engine_choice(monkeypatch):
+    import embdim.knn as K
+
+    monkeypatch.delenv("EMBDIM_KNN_ENGINE", raising=False)
+    monkeypatch.setattr(K, "native_bf16", lambda: False)
+    assert K.choose_engine("cpu") == "sym-fp32"  # AVX2-class CPU: float32
+    assert K.choose_engine("cuda") == "torch-bf16"
+    monkeypatch.setattr(K, "native_bf16", lambda: True)
+    assert K.choose_engine("cpu") == "torch-bf16"  # AMX / AVX512_BF16
+    assert K.choose_engine("cpu", precision="fp32") == "sym-fp32"
+    assert K.choose_engine("cpu", precision="fp64") == "fp64"
+    assert K.choose_engine("cuda", precision="fp32") == "torch-fp32"
+    monkeypatch.setenv("EMBDIM_KNN_ENGINE", "faiss-fp32")
+    assert K.choose_engine("cpu") == "faiss-fp32"
+    assert K.choose_engine("cpu", engine="fp64") == "fp64"  # the argument wins
+    for bad in ("int8", "faiss"):
+        with pytest.raises(InputError, match="engine"):
+            K.choose_engine("cpu", engine=bad)
+    with pytest.raises(InputError, match="CPU only"):
+        K.choose_engine("cuda", engine="sym-fp32")
+
+
+def test_native_bf16_reads_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    import embdim.knn as K
+
+    real_open = builtins.open
+    for flags, want in (("fpu avx2 fma", False), ("avx2 avx512f avx512_bf16", True),
+                        ("avx2 amx_bf16 amx_tile", True)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda p, *a, **kw: real_open(
+            info if p == "/proc/cpuinfo" else p, *a, **kw))
+        assert K.native_bf16() is want
+        monkeypatch.setattr(builtins, "open", real_open)

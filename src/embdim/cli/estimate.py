@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..estimators import AGGREGATES, ESTIMATORS, NORMALIZATIONS
+from ..knn import ENGINES
 
 EPILOG = """examples:
   embdim estimate e.safetensors --estimator mle --k 10 --json
@@ -41,8 +42,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "else gpt_neox.embed_in.weight)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="kNN device (default auto: cuda when available)")
-    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default="bf16",
-                   help="first tier of the kNN candidate search; results are exact either way")
+    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default=None,
+                   help="first tier of the kNN candidate search (older switch; see "
+                        "--knn-engine); results are exact either way")
+    p.add_argument("--knn-engine", choices=("auto",) + ENGINES, default=None,
+                   help="kNN candidate engine (default auto, or $EMBDIM_KNN_ENGINE: torch-bf16 "
+                        "on CUDA and on CPUs with native bf16, sym-fp32 on other CPUs); "
+                        "results are exact with every engine")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--out", default=None, metavar="PATH.json",
                    help="also write the JSON result here (atomically)")
@@ -73,7 +79,8 @@ def run(args: argparse.Namespace) -> dict:
     X, meta = load_matrix(args.input, args.tensor)
     progress = _progress_bar(not args.json and sys.stderr.isatty())
     res = estimate(X, estimator=args.estimator, k=args.k, device=args.device,
-                   precision=args.precision, normalization=args.normalization,
+                   precision=args.precision, engine=args.knn_engine,
+                   normalization=args.normalization,
                    aggregate=args.aggregate, progress=progress)
     result = with_provenance(res.to_dict(), args, meta)
     if args.out:
