@@ -113,7 +113,8 @@ def parse_spec(text: str, normalization: str | None = "k-1",
 
 
 def estimate(X, estimator: str = "mle", k: int = 10, device: str = "auto",
-             return_pointwise: bool = False, *, precision: str = "bf16",
+             return_pointwise: bool = False, *, precision: str | None = None,
+             engine: str | None = None,
              normalization: str = "k-1", aggregate: str = "harmonic",
              progress: Callable[[int, int], None] | None = None) -> EstimateResult:
     """Intrinsic dimension of the rows of ``X`` (a thin wrapper around :class:`MLE` / :class:`TwoNN`).
@@ -132,8 +133,11 @@ def estimate(X, estimator: str = "mle", k: int = 10, device: str = "auto",
     return_pointwise : bool
         Keep per-point values in ``result.pointwise`` (MLE: local IDs; TwoNN: ratios μ),
         indexed like the unique rows.
-    precision : {"bf16", "fp32", "fp64"}
+    precision : {"bf16", "fp32", "fp64"}, optional
         First tier of the kNN candidate search; the answer is exact either way.
+    engine : str, optional
+        kNN candidate engine (:data:`embdim.knn.ENGINES`); default ``auto``: by device and
+        CPU (:func:`embdim.knn.choose_engine`). Reported as ``knn_engine``.
     normalization : {"k-1", "k-2", "k"}
         MLE numerator (default Levina–Bickel's k-1); see :class:`MLE`.
     aggregate : {"harmonic", "mean", "median"}
@@ -171,7 +175,7 @@ def estimate(X, estimator: str = "mle", k: int = 10, device: str = "auto",
     if n_unique < k + 1:
         raise InputError(f"{estimator} with k={k} needs at least {k + 1} unique rows, "
                          f"got {n_unique} (of {n})")
-    nn = knn(Xu, k, device=device, precision=precision, progress=progress)
+    nn = knn(Xu, k, device=device, precision=precision, engine=engine, progress=progress)
     est.fit(nn)
     if estimator == "mle":
         extra = dict(id_harmonic=est.id_harmonic_, id_mean=est.id_mean_, id_median=est.id_median_,
@@ -179,6 +183,6 @@ def estimate(X, estimator: str = "mle", k: int = 10, device: str = "auto",
     else:
         extra = dict(discard_fraction=est.discard_fraction, n_fit=est.n_fit_)
     return EstimateResult(estimator=estimator, k=k, id=float(est.dimension_), ed=int(ed), n=int(n),
-                          n_unique=int(n_unique), device=nn.device, precision=precision,
-                          knn_tiers=nn.tiers,
+                          n_unique=int(n_unique), device=nn.device,
+                          precision=precision or "auto", knn_tiers=nn.tiers, knn_engine=nn.engine,
                           pointwise=est.dimension_pw_ if return_pointwise else None, **extra)

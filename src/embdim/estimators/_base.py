@@ -125,6 +125,7 @@ class EstimateResult:
     device: str
     precision: str
     knn_tiers: dict
+    knn_engine: str = ""
     id_harmonic: float | None = None
     id_mean: float | None = None
     id_median: float | None = None
@@ -154,7 +155,8 @@ class EstimateResult:
                        aggregate=self.aggregate)
         else:
             out.update(discard_fraction=self.discard_fraction, n_fit=self.n_fit)
-        out.update(device=self.device, precision=self.precision, knn_tiers=dict(self.knn_tiers))
+        out.update(device=self.device, precision=self.precision, knn_engine=self.knn_engine,
+                   knn_tiers=dict(self.knn_tiers))
         if self.pointwise is not None:
             out["pointwise"] = [_clean(v) for v in self.pointwise]
         return out
