@@ -241,3 +241,51 @@ def test_large_zip_central_directory_is_read_exactly():
     for s, e in rd.calls:
         seen[s:e] += 1
     assert int((seen > 1).sum()) <= 128
+
+
+def _st_header(meta) -> bytes:
+    raw = json.dumps({EMBED_IN: meta}).encode()
+    return struct.pack("<Q", len(raw)) + raw + bytes(64)
+
+
+@pytest.mark.parametrize("meta", [
+    {"dtype": ["F32"], "shape": [2, 2], "data_offsets": [0, 16]},
+    {"dtype": "F32", "shape": [2, 2], "data_offsets": "ab"},
+    {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16, 32]},
+    {"dtype": "F32", "shape": [2, 2], "data_offsets": [16, 0]},
+    {"dtype": "F32", "shape": [2, 2], "data_offsets": [0.0, 16.0]},
+    {"dtype": "F32", "shape": [2, 2], "data_offsets": [False, 16]},
+    {"dtype": "F32", "shape": [-2, -2], "data_offsets": [0, 16]},
+    {"dtype": "F32", "shape": [2**70, 2], "data_offsets": [0, 16]},
+    {"dtype": "F16", "shape": [2**32, 2**32], "data_offsets": [0, 0]},
+    {"dtype": "F32", "shape": "2x2", "data_offsets": [0, 16]},
+    {"dtype": "F32", "shape": [2, "2"], "data_offsets": [0, 16]},
+    {"dtype": "F32", "data_offsets": [0, 16]},
+    [1, 2, 3],
+])
+def test_safetensors_header_fields_are_type_checked(meta):
+    data = _st_header(meta)
+    with pytest.raises(CheckpointError):
+        read_safetensors_table(Reader(data), len(data))
+
+
+def test_reads_outside_the_file_are_refused_before_reading(tmp_path):
+    """The safe-reader layer: a range past EOF or with end < start never reaches the reader."""
+    from embdim.checkpoint import checked_reader
+    rd = Reader(b"x" * 100)
+    safe = checked_reader(rd, 100, "f")
+    for s, e in ((90, 110), (50, 40), (-1, 5), (2**63, 2**63 + 1)):
+        with pytest.raises(CheckpointError, match="outside"):
+            safe(s, e)
+    assert rd.calls == [] and checked_reader(safe, 100) is safe
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"y" * 10)
+    with LocalFile(p) as f, pytest.raises(CheckpointError):
+        f.read_range(5, 2**63)
+
+
+def test_deep_index_json_is_refused():
+    with pytest.raises(CheckpointError, match="nested"):
+        parse_weight_index(b'{"weight_map": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with pytest.raises(CheckpointError, match="weight_map"):
+        parse_weight_index(b"[1]")

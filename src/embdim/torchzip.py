@@ -32,9 +32,10 @@ TAIL_BYTES = 4096
 # Local header = 30 B + name + extra; torch's extra is <= 4 + 63 B of alignment padding plus a 20 B ZIP64
 # block (PyTorch caffe2/serialize/inline_container.cc, kFieldAlignment = 64). Read this much past the name.
 LOCAL_EXTRA_GUESS = 128
-# Refuse absurd pickles before reading them (Pythia-12b's data.pkl is ~40 KB); the pure-Python
-# restricted unpickler runs ~1 M opcodes/s, so this also bounds its time to seconds.
-MAX_PICKLE_BYTES = 16 * 2**20
+# Refuse absurd pickles before reading them (Pythia-12b's data.pkl is ~40 KB, a 1000-tensor state
+# dict ~150 KB). The pure-Python restricted unpickler ran 16 MiB of 1-byte opcodes in 21 s on this
+# 2-core machine, so 4 MiB also bounds its time to a few seconds.
+MAX_PICKLE_BYTES = 4 * 2**20
 
 _EOCD, _EOCD64, _LOC64, _CDH, _LFH = 0x06054B50, 0x06064B50, 0x07064B50, 0x02014B50, 0x04034B50
 

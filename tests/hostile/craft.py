@@ -187,6 +187,10 @@ CASES = {
     "bin-negative-offset": lambda: Case("1", _bin(view_bin((4, 4), (4, 1), offset=-16))),
     # item 2: a 1.7 kB reference bomb (10**12 paths)
     "pickle-reference-bomb": lambda: Case("2", _bin(torch_zip(reference_bomb())), exit=3, limit_s=10),
+    # the restricted unpickler is pure Python: its input is capped, and what is under the cap is quick
+    "pickle-over-size-cap": lambda: Case("2", _bin(torch_zip(b"\x80\x02}" + b"N0" * (2**21 + 1) + b"."))),
+    "pickle-opcode-flood": lambda: Case("2", _bin(torch_zip(b"\x80\x02}" + b"N0" * (3 * 2**19) + b".")),
+                                        exit=3, limit_s=30),
     # item 5: BUILD on an allow-listed global
     "pickle-build-allowlist": lambda: Case("5", _bin(build_on_allowlisted_global())),
     "pickle-exec-marker": lambda: Case("5", exit=5, marker=True),  # files made by the test (needs a path)
