@@ -169,12 +169,14 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise CheckpointError(f"unexpected persistent id in data.pkl: {type(pid).__name__}")
         _, stype, key, _location, numel = pid
+        if not isinstance(key, str) or len(key) > 256:  # torch names storages "0", "1", ...
+            raise CheckpointError("data.pkl: storage key is not a short string")
         dtype = stype.dtype if isinstance(stype, _StorageType) else stype
         if not isinstance(dtype, str) or dtype not in STORAGE_DTYPES.values():
-            raise CheckpointError(f"storage {str(key)[:40]!r} has an unsupported type")
+            raise CheckpointError(f"storage {key!r} has an unsupported type")
         if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
-            raise CheckpointError(f"storage {str(key)[:40]!r} has an invalid element count")
-        return StorageRef(str(key), dtype, numel)
+            raise CheckpointError(f"storage {key!r} has an invalid element count")
+        return StorageRef(key, dtype, numel)
 
 
 def load_state_refs(pickle_bytes: bytes) -> dict[str, TensorRef]:

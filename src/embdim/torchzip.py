@@ -3,13 +3,15 @@
 
 A torch-zip file is an uncompressed zip: ``<prefix>/data.pkl`` (the pickled state dict, whose tensors
 point at storages by key) and ``<prefix>/data/<key>`` (each storage's raw little-endian bytes). We read
-the end-of-central-directory (ZIP64 included), the central directory, ``data.pkl`` through a restricted
-unpickler that only rebuilds tensor-storage references, then the storage entry's LOCAL header (torch pads
-its extra field so data is 64-byte aligned; the central directory's extra field differs), giving the
-tensor's absolute byte range. Nothing in the pickle is executed: every global goes through an allow-list.
+the end-of-central-directory (ZIP64 included), the central directory, ``data.pkl`` through the restricted
+unpickler of :mod:`embdim._pickle` (tensor-storage references only; nothing is executed), then the
+storage entry's LOCAL header (torch pads its extra field so data is 64-byte aligned; the central
+directory's extra field differs). The view is checked by :func:`embdim._view.view_extent` before any of
+its bytes are read, giving the tensor's absolute byte range.
 
-All reads go through ``read_range(start, end) -> bytes`` ([start, end)), so local files and HTTP ranges
-share this code.
+All reads go through ``read_range(start, end) -> bytes`` ([start, end)), wrapped by
+:func:`embdim._safe.checked_reader`, so local files and HTTP ranges share this code and no offset from
+the file can ask for bytes outside it.
 """
 from __future__ import annotations
 
