@@ -5,13 +5,20 @@ Timing only, never a CI gate. Every result records the device and the commit. Ca
 take under 20 s are repeated and the best of 3 kept, for every tool alike (shared machine).
 
 usage:
-  python bench/estimators.py cpu [--sizes 20000x256,50304x2048] [--dadapy-python PY] [--json OUT]
+  python bench/estimators.py cpu [--sizes 20000x256,50304x128,50304x2048] [--engine E]
+                                 [--stand-in avx2] [--dadapy-python PY] [--json OUT]
   python bench/estimators.py gpu [--n 50688] [--d 5120] [--repeat 5] [--json OUT]
 
 Data: an "embedding-like" matrix (a smooth 48-dim manifold through tanh, isotropic noise, a
 mean offset), rounded to fp16 and cast up to float32 for every tool, as a Pythia fp16 embedding
 would be. It is built in float64 and rounded once, so two machines build bit-identical fp16
 matrices (the sha256 of the fp16 bytes is printed to check that).
+
+The CPU mode prints the CPU model, its relevant flags and the kNN engine embdim chose, and times
+faiss ``IndexFlatL2`` (kNN only, k + 1 neighbours, no re-rank) as a peer. ``--stand-in avx2``
+re-runs itself with every library held to AVX2 (MKL, oneDNN, ATen, faiss, OpenBLAS, numba), so
+an AMX or AVX-512 machine stands in for the common CPU without native bf16; the engine is then
+chosen as on such a CPU (native bf16 off).
 
 DADApy's PyPI release (0.3.4) is built against numpy < 2 and fails to import under numpy 2; give
 ``--dadapy-python`` the interpreter of a separate environment (numpy 1.26) to time it there on
@@ -36,6 +43,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # same setting for every li
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Every library held to AVX2 (no AVX-512, no AMX): what a CPU without native bf16 runs.
+STAND_IN = {"avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                     "ATEN_CPU_CAPABILITY": "avx2", "FAISS_OPT_LEVEL": "avx2",
+                     "OPENBLAS_CORETYPE": "Haswell", "NUMBA_CPU_NAME": "haswell",
+                     "EMBDIM_NATIVE_BF16": "0"}}
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def embedding_like(n: int, d: int, seed: int = 0, latent: int = 48) -> np.ndarray:
@@ -130,17 +144,50 @@ def run_dadapy(X: np.ndarray, python: str | None, maxk: int) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
+def cpu_flags() -> list:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in CPU_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def faiss_knn(X: np.ndarray, k: int) -> float:
+    """faiss IndexFlatL2 kNN alone (k + 1 neighbours: the row itself comes back first)."""
+    import faiss
+    import torch
+
+    faiss.omp_set_num_threads(torch.get_num_threads())
+    index = faiss.IndexFlatL2(X.shape[1])
+    index.add(X)
+    D, _ = index.search(X, k + 1)
+    return float(D[:, k].mean())
+
+
+def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above):
+    import faiss
     import skdim
     import torch
 
     import embdim
+    from embdim.knn import choose_engine, native_bf16
 
     info = provenance()  # at the start: the commit whose code is timed
+    info["cpu_flags"] = cpu_flags()
+    info["native_bf16"] = native_bf16()
+    info["engine"] = choose_engine("cpu")
+    info["stand_in"] = os.environ.get("EMBDIM_BENCH_STAND_IN", "")
+    info["faiss"] = faiss.__version__
+    print(f"CPU: {info['cpu']}, {info['cores']} cores; flags: {' '.join(info['cpu_flags'])}; "
+          f"native bf16: {info['native_bf16']}; stand-in: {info['stand_in'] or 'none'}; "
+          f"embdim kNN engine: {info['engine']}", flush=True)
     # Warm-up on a small matrix: imports (torch, numba), thread pools, kernel JIT for every tool.
     W = embedding_like(600, 32, seed=1).astype(np.float32)
     embdim.estimate(W, "mle", device="cpu"), embdim.estimate(W, "twonn", device="cpu")
-    skdim.id.MLE(K=10).fit(W, n_neighbors=10), skdim.id.TwoNN().fit(W)
+    skdim.id.MLE(K=10).fit(W, n_neighbors=10), skdim.id.TwoNN().fit(W), faiss_knn(W, 10)
     rows = []
     for n, d in sizes:
         X16 = embedding_like(n, d)
@@ -149,11 +196,19 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
         print(f"\n## {n} x {d} (fp16 sha256 {sha})", flush=True)
         res = {"n": n, "d": d, "sha256_fp16": sha}
         r, t = timed(lambda: embdim.estimate(X, "mle", k=10, device="cpu"))
-        res["embdim_mle"] = {"id": r.id, "seconds": t, "tiers": r.knn_tiers}
-        print(f"embdim MLE k=10     {t:8.2f} s  id={r.id:.6f}  tiers={r.knn_tiers}", flush=True)
+        res["embdim_mle"] = {"id": r.id, "seconds": t, "tiers": r.knn_tiers,
+                             "engine": r.knn_engine}
+        print(f"embdim MLE k=10     {t:8.2f} s  id={r.id:.6f}  engine={r.knn_engine} "
+              f"tiers={r.knn_tiers}", flush=True)
         s, t = timed(lambda: skdim.id.MLE(K=10).fit(X, n_neighbors=10).dimension_)
         res["skdim_mle"] = {"id": float(s), "seconds": t}
         print(f"skdim MLE k=10      {t:8.2f} s  id={s:.6f}", flush=True)
+        _, t = timed(lambda: faiss_knn(X, 10))
+        res["faiss_knn"] = {"seconds": t}
+        print(f"faiss kNN k=10+1    {t:8.2f} s  (IndexFlatL2, kNN only)", flush=True)
+        rows.append(res)
+        if n * n > twonn_above:
+            continue
         r, t = timed(lambda: embdim.estimate(X, "twonn", device="cpu"))
         res["embdim_twonn"] = {"id": r.id, "seconds": t, "tiers": r.knn_tiers}
         print(f"embdim TwoNN        {t:8.2f} s  id={r.id:.6f}  tiers={r.knn_tiers}", flush=True)
@@ -168,7 +223,6 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
         else:
             print(f"DADApy 2NN (maxk=2) {dd['seconds']:8.2f} s  id={dd['id']:.6f}  "
                   f"(numpy {dd['numpy']}, dadapy {dd['dadapy']})", flush=True)
-        rows.append(res)
         del X, X16
     info["skdim"] = getattr(skdim, "__version__", "?")
     info["torch_threads"] = torch.get_num_threads()
@@ -178,6 +232,7 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above):
 
 def markdown_table(rows, info) -> str:
     pairs = [("embdim_mle", "skdim_mle", "MLE k=10 vs skdim MLE(K=10).fit(X, n_neighbors=10)"),
+             ("embdim_mle", "faiss_knn", "MLE k=10 vs faiss IndexFlatL2 kNN alone (k+1)"),
              ("embdim_twonn", "skdim_twonn", "TwoNN vs skdim TwoNN()"),
              ("embdim_twonn", "dadapy_2nn", "TwoNN vs DADApy Data(X, maxk=2).compute_id_2NN()")]
     out = ["| shape | comparison | embdim s | other s | speed-up | embdim ID | other ID | rel. diff |",
@@ -192,12 +247,19 @@ def markdown_table(rows, info) -> str:
                 out.append(f"| {r['n']}x{r['d']} | {label} | {A['seconds']:.2f} | n/a | n/a | "
                            f"{A['id']:.4f} | n/a ({why}) | |")
                 continue
+            if "id" not in B:  # a kNN alone: time only
+                out.append(f"| {r['n']}x{r['d']} | {label} | {A['seconds']:.2f} | "
+                           f"{B['seconds']:.2f} | {B['seconds'] / A['seconds']:.1f}x | "
+                           f"{A['id']:.4f} | | |")
+                continue
             out.append(f"| {r['n']}x{r['d']} | {label} | {A['seconds']:.2f} | {B['seconds']:.2f} | "
                        f"{B['seconds'] / A['seconds']:.1f}x | {A['id']:.4f} | {B['id']:.4f} | "
                        f"{abs(A['id'] - B['id']) / abs(B['id']):.1e} |")
-    out.append(f"\ncommit {info['commit']}, {info['cpu']}, {info['cores']} cores, torch "
-               f"{info['torch']} ({info['torch_threads']} threads), numpy {info['numpy']}, "
-               f"skdim {info.get('skdim')}, {info['time_utc']} UTC")
+    out.append(f"\ncommit {info['commit']}, {info['cpu']}, {info['cores']} cores (flags: "
+               f"{' '.join(info.get('cpu_flags', []))}), stand-in: {info.get('stand_in') or 'none'}, "
+               f"embdim engine {info.get('engine')}, torch {info['torch']} "
+               f"({info['torch_threads']} threads), numpy {info['numpy']}, faiss "
+               f"{info.get('faiss')}, skdim {info.get('skdim')}, {info['time_utc']} UTC")
     return "\n".join(out)
 
 
@@ -257,7 +319,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
     c = sub.add_parser("cpu")
-    c.add_argument("--sizes", default="20000x256,50304x2048")
+    c.add_argument("--sizes", default="20000x256,50304x128,50304x2048")
+    c.add_argument("--engine", default=None, help="force embdim's kNN engine (EMBDIM_KNN_ENGINE)")
+    c.add_argument("--stand-in", choices=sorted(STAND_IN), default=None,
+                   help="hold every library to this instruction set (see module docstring)")
+    c.add_argument("--twonn-above", type=float, default=float("inf"),
+                   help="skip the TwoNN comparisons when n*n exceeds this")
     c.add_argument("--dadapy-python", default=os.environ.get("DADAPY_PYTHON"))
     c.add_argument("--skip-skdim-twonn-above", type=float, default=float("inf"),
                    help="skip skdim TwoNN when n*n exceeds this (it sorts whole distance rows)")
@@ -270,8 +337,16 @@ def main(argv=None):
     g.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     if a.mode == "cpu":
+        env = dict(STAND_IN.get(a.stand_in, {}))
+        if a.engine:
+            env["EMBDIM_KNN_ENGINE"] = a.engine
+        if a.stand_in:
+            env["EMBDIM_BENCH_STAND_IN"] = a.stand_in
+        if any(os.environ.get(key) != v for key, v in env.items()):
+            # The libraries read these at import or load time: start afresh with them set.
+            os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **env})
         sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
-        out = bench_cpu(sizes, a.dadapy_python, a.skip_skdim_twonn_above)
+        out = bench_cpu(sizes, a.dadapy_python, a.skip_skdim_twonn_above, a.twonn_above)
     else:
         out = bench_gpu(a.n, a.d, a.repeat, a.profile)
     if a.json:
