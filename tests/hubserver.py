@@ -16,7 +16,9 @@ client raises its typed errors. Every request is recorded (``hub.requests``) and
 is counted (``hub.bytes_sent``; ``hub.count(path, method, status)``; ``hub.reset()`` forgets both).
 Faults are injected per path substring, each for ``times`` requests after letting ``skip`` through:
 ``inject_429`` (with Retry-After), ``inject_503``, ``inject_status``, ``cut_body_after`` (mid-body
-disconnect), ``ignore_range`` (200 to a Range request). ``FakeHub(token=...)`` demands a bearer token,
+disconnect), ``ignore_range`` (200 to a Range request); hostile modes, each bounded in time and bytes:
+``inject_hang`` (accept, never answer), ``inject_trickle`` (headers or body one byte at a time),
+``inject_body`` (any status, headers and body, e.g. a huge API answer). ``FakeHub(token=...)`` demands a bearer token,
 ``rate``/``latency`` simulate a link. ``python tests/hubserver.py --serve DIR`` serves
 ``DIR/<org>/<name>/<revision>/<files>`` and prints the ``HF_ENDPOINT`` to use.
 
@@ -98,13 +100,17 @@ class Request:
 @dataclass
 class _Fault:
     path: str
-    kind: str          # "status", "cut", "ignore_range"
+    kind: str          # "status", "cut", "ignore_range", "hang", "trickle", "trickle_headers", "body"
     times: int
     status: int = 0
     headers: dict = field(default_factory=dict)
     cut_after: int = 0
     methods: tuple = ("GET", "HEAD", "POST")
     skip: int = 0      # let this many matching requests through first
+    seconds: float = 0.0   # hang: how long to stay silent (bounded: the stand-in must not outlive a test)
+    interval: float = 1.0  # trickle: seconds between bytes
+    limit: int = 0         # trickle: bytes sent at most, then the connection is closed
+    body: bytes = b""      # body: what to send
 
 
 class FakeHub:
@@ -138,6 +144,7 @@ class FakeHub:
         self._servers: list[ThreadingHTTPServer] = []
         self.url = ""
         self.cdn_url = ""
+        self._stopped = threading.Event()  # wakes hanging / trickling handlers on stop()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "FakeHub":
@@ -150,6 +157,7 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         for srv in self._servers:
             srv.shutdown()
             srv.server_close()
@@ -234,6 +242,28 @@ class FakeHub:
         """The next ``times`` GETs matching ``path`` answer 200 with the whole file despite a Range."""
         with self._lock:
             self._faults.append(_Fault(path, "ignore_range", times, methods=("GET",), skip=skip))
+
+    def inject_hang(self, path: str, times: int = 1, seconds: float = 30.0,
+                    methods: tuple = ("GET", "HEAD", "POST")) -> None:
+        """The next ``times`` requests matching ``path`` are read and never answered (the connection is
+        closed after ``seconds`` or on ``stop()``)."""
+        with self._lock:
+            self._faults.append(_Fault(path, "hang", times, methods=methods, seconds=seconds))
+
+    def inject_trickle(self, path: str, times: int = 1, interval: float = 1.0, limit: int = 60,
+                       headers: bool = False, methods: tuple = ("GET", "HEAD", "POST")) -> None:
+        """The next ``times`` answers matching ``path`` send their body (or, with ``headers``, their
+        header block) one byte every ``interval`` seconds, at most ``limit`` bytes, then close."""
+        with self._lock:
+            self._faults.append(_Fault(path, "trickle_headers" if headers else "trickle", times,
+                                       methods=methods, interval=interval, limit=limit))
+
+    def inject_body(self, path: str, body: bytes, status: int = 200, headers: dict | None = None,
+                    times: int = 1, methods: tuple = ("GET", "HEAD", "POST")) -> None:
+        """The next ``times`` requests matching ``path`` get exactly this answer."""
+        with self._lock:
+            self._faults.append(_Fault(path, "body", times, status=status, headers=dict(headers or {}),
+                                       methods=methods, body=bytes(body)))
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
@@ -325,6 +355,7 @@ def _make_handler(hub: FakeHub, server: str):
             self.req = Request(self.command, unquote(parts.path), parts.query, server,
                                {k.lower(): v for k, v in self.headers.items()}, time=time.monotonic())
             hub._record(self.req)
+            self.trickle = None
 
         def _send(self, status: int, body: bytes = b"", headers: dict | None = None, length: int | None = None,
                   cut: int | None = None) -> None:
@@ -351,6 +382,8 @@ def _make_handler(hub: FakeHub, server: str):
                 return
             with hub._lock:
                 self.req.body_bytes = len(body)
+            if getattr(self, "trickle", None) is not None:
+                return self._trickle(body)
             try:
                 if hub.rate:
                     self._paced(body)
@@ -358,6 +391,19 @@ def _make_handler(hub: FakeHub, server: str):
                     self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+        def _trickle(self, data: bytes) -> None:
+            """One byte every ``interval`` s, at most ``limit`` bytes, then hang up."""
+            f = self.trickle
+            try:
+                for i in range(min(len(data), f.limit)):
+                    if hub._stopped.wait(f.interval if i else 0):
+                        break
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+            except OSError:
+                pass
+            self.close_connection = True
 
         def _paced(self, body: bytes) -> None:
             t0, step = time.monotonic(), 1 << 16
@@ -387,6 +433,20 @@ def _make_handler(hub: FakeHub, server: str):
             if f is not None and f.kind == "status":
                 self._json({"error": f"injected {f.status}"}, f.status, f.headers)
                 return None, True
+            if f is not None and f.kind == "hang":
+                hub._stopped.wait(f.seconds)
+                self.close_connection = True
+                return None, True
+            if f is not None and f.kind == "body":
+                self._send(f.status, f.body, f.headers)
+                return None, True
+            if f is not None and f.kind == "trickle_headers":
+                self.req.status = 200
+                self.trickle = f
+                self._trickle(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * 4096)
+                return None, True
+            if f is not None and f.kind == "trickle":
+                self.trickle = f
             return f, False
 
         # -- verbs ------------------------------------------------------------------------------

@@ -231,8 +231,9 @@ def test_list_revisions_steps_duplicates_and_request_count():
 
 
 def test_parse_step():
-    assert [parse_step(n) for n in ("step0", "step143000", "main", "step1a", "global_step5")] == \
-        [0, 143000, None, None, 5]
+    # strict: one canonical name per step (aliases such as global_step5 or step05 are not steps)
+    assert [parse_step(n) for n in ("step0", "step143000", "main", "step1a", "global_step5", "step05")] == \
+        [0, 143000, None, None, None, None]
 
 
 def test_missing_shard_and_whole_file_checks():

@@ -18,6 +18,11 @@ Revisions are addressed by the name the user gave (a stand-in or mirror may not 
 URLs); every file answer's ``X-Repo-Commit`` is checked against the commit resolved first, so a branch
 that moves mid-fetch is an error, not a silent mix of two checkpoints.
 
+Every server string that is kept or shown is validated first: commits are 40 lowercase hex, branch
+names and file paths carry no control characters (git allows none in ref names), sha256 values are 64
+hex; anything else appears in messages only through :func:`embdim.httpclient.shown`. API answers are
+read up to ``MAX_API_BYTES`` and index json files up to ``MAX_INDEX_BYTES``.
+
 The token is only ever put in request headers; no message, log line or file written contains it.
 """
 from __future__ import annotations
@@ -26,6 +31,7 @@ import hashlib
 import json
 import posixpath
 import re
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
@@ -39,10 +45,15 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 from . import __version__
 from .checkpoint import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
                          read_tensor_bytes, resolve_tensor_name)
+from .config import parse_step  # noqa: F401  (re-exported: callers import it from here)
 from .errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
-from .rangeread import NETWORK_ERRORS, RETRY_STATUS, RangeReader, _retry_after, git_blob_sha1, log
+from .httpclient import (FINAL_ERRORS, MAX_API_BYTES, MAX_INDEX_BYTES, NETWORK_ERRORS, deadline, http_error,
+                         request_capped, shown)
+from .rangeread import RETRY_STATUS, RangeReader, _retry_after, git_blob_sha1, log
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_TREE_PAGES = 1000  # a Link header that never ends is a server bug, not a reason to loop forever
 
 
@@ -57,10 +68,11 @@ def quiet_hub_logs() -> None:
     constants.HF_HUB_DISABLE_TELEMETRY = True
 
 
-def parse_step(name: str) -> int | None:
-    """Training step from a branch/directory name: ``step1000`` -> 1000; anything else -> None."""
-    m = re.fullmatch(r"(?:global_)?step[_-]?(\d+)", name)
-    return int(m.group(1)) if m else None
+def unsafe_name(name) -> bool:
+    """True for a name that must not be written or shown: not a string, empty, or holding a control,
+    format or line/paragraph-separator character (a tab or newline would forge TSV rows)."""
+    return (not isinstance(name, str) or not name
+            or any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in name))
 
 
 @dataclass
@@ -110,9 +122,13 @@ class _BareNotFound(NotFoundError):
 
 
 def _target(ref: dict) -> str | None:
-    """A ref's commit (``targetCommit`` on the Hub), 40-hex lower-cased."""
+    """A ref's commit (``targetCommit`` on the Hub): 40 lowercase hex, or None when absent."""
     c = ref.get("targetCommit") or ref.get("target_commit")
-    return (c.lower() if _HEX40.fullmatch(c) else c) if isinstance(c, str) and c else None
+    if c is None:
+        return None
+    if not isinstance(c, str) or not _COMMIT.fullmatch(c):
+        raise HubError(f"refs answer: branch {shown(ref.get('name'))} points at {shown(c)}, not 40 lowercase hex")
+    return c
 
 
 def _file_entries(items) -> dict[str, HubFile]:
@@ -121,17 +137,24 @@ def _file_entries(items) -> dict[str, HubFile]:
         raise _BadAnswer("expected a JSON list")
     out = {}
     for it in items:
-        if not isinstance(it, dict) or it.get("type", "file") != "file" or "path" not in it:
+        # A path with control characters cannot be a weight file we read; it is never kept or shown.
+        if not isinstance(it, dict) or it.get("type", "file") != "file" or unsafe_name(it.get("path")):
             continue
         lfs = it.get("lfs") if isinstance(it.get("lfs"), dict) else None
         sha = (lfs.get("oid") or lfs.get("sha256")) if lfs else None
-        if isinstance(sha, str):
-            sha = sha.removeprefix("sha256:").lower()
+        sha = sha.removeprefix("sha256:").lower() if isinstance(sha, str) else None
+        oid = it.get("oid") if isinstance(it.get("oid"), str) and _HEX40.fullmatch(it["oid"]) else None
         try:  # an LFS file's own size (the Hub gives the same at the top; a pointer's size would be wrong)
-            size = int((lfs or {}).get("size") if (lfs or {}).get("size") is not None else it.get("size"))
+            raw = (lfs or {}).get("size") if (lfs or {}).get("size") is not None else it.get("size")
+            if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+                raise TypeError(type(raw).__name__)
+            size = int(raw)
         except (TypeError, ValueError) as e:
-            raise _BadAnswer(f"no size for {it['path']!r}") from e
-        out[it["path"]] = HubFile(it["path"], size, it.get("oid"), sha or None)
+            raise _BadAnswer(f"no size for {shown(it['path'])}") from e
+        if size < 0:
+            raise _BadAnswer(f"negative size for {shown(it['path'])}")
+        out[it["path"]] = HubFile(it["path"], size, oid and oid.lower(),
+                                  sha if sha and _SHA256_HEX.fullmatch(sha) else None)
     return out
 
 
@@ -174,7 +197,9 @@ class HubClient(RangeReader):
                     raise HubError(f"{what} failed with HTTP {status}", **ctx) from e
                 err, retry_after, why = e, _retry_after(e.response.headers), f"HTTP {status}"
             except (*NETWORK_ERRORS, httpx2.DecodingError) as e:  # incl. a cut gzip body
-                err, retry_after, why = e, None, type(e).__name__
+                err, retry_after, why = e, None, f"{type(e).__name__}: {shown(e)}"
+            except FINAL_ERRORS as e:  # redirect loop, ftp:// or file:// redirect, invalid port: final
+                raise http_error(what, e, **ctx) from e
             except _BadAnswer as e:  # a truncated or garbled answer: ask again
                 err, retry_after, why = e, None, f"unusable answer ({e})"
             failures += 1
@@ -182,15 +207,16 @@ class HubClient(RangeReader):
                 raise HubError(f"{what}: still failing after {self.max_retries} retries ({why})", **ctx) from err
             self._sleep(failures, retry_after, what, why)
 
-    def _call(self, method: str, url: str, **kw):
+    def _call(self, method: str, url: str, what: str = "API call", **kw):
         """One API request through huggingface_hub's shared client: (parsed JSON, response)."""
         self._wait_hold()
         headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
-        r = get_session().request(method, url, headers=headers, **kw)
+        with deadline(self.settings.deadline):
+            r = request_capped(get_session(), method, url, what, MAX_API_BYTES, headers=headers, **kw)
         hf_raise_for_status(r)
         try:
             return json.loads(r.content), r
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: nested 10^5 deep
             raise _BadAnswer(f"not JSON (HTTP {r.status_code})") from e
 
     def _repo_api(self, repo: str) -> str:
@@ -204,12 +230,14 @@ class HubClient(RangeReader):
         A server without that endpoint (a bare 404) is asked for its refs instead."""
         def call():
             data, _ = self._call("GET", f"{self._repo_api(repo)}/revision/{quote(revision, safe='')}",
-                                 params={"expand": "sha"})
+                                 "revision info", params={"expand": "sha"})
             sha = data.get("sha") if isinstance(data, dict) else None
             if not isinstance(sha, str) or not sha.strip():
                 raise _BadAnswer("no commit sha")
-            sha = sha.strip()  # the Hub's is 40 hex; anything else is passed on as the server gave it
-            return sha.lower() if _HEX40.fullmatch(sha) else sha
+            if not _COMMIT.fullmatch(sha):  # never passed on: it would reach stdout, logs and metadata
+                raise HubError(f"revision info: the server's commit for {revision!r} is {shown(sha)}, "
+                               "not 40 lowercase hex", repo_id=repo, revision=revision)
+            return sha
         try:
             return self._api("revision info", call, repo_id=repo, revision=revision)
         except _BareNotFound:
@@ -225,7 +253,7 @@ class HubClient(RangeReader):
         """The files among ``paths`` that exist at ``revision`` (absent ones are simply left out)."""
         def call():
             data, _ = self._call("POST", f"{self._repo_api(repo)}/paths-info/{quote(revision, safe='')}",
-                                 data={"paths": list(paths), "expand": False})
+                                 "paths-info", data={"paths": list(paths), "expand": False})
             return _file_entries(data)
         return self._api("paths-info", call, repo_id=repo, revision=revision)
 
@@ -235,7 +263,7 @@ class HubClient(RangeReader):
         url = f"{self._repo_api(repo)}/tree/{quote(revision, safe='')}"
         for _ in range(MAX_TREE_PAGES):
             def call(u=url):
-                data, r = self._call("GET", u)
+                data, r = self._call("GET", u, "tree listing")
                 return _file_entries(data), r.links.get("next", {}).get("url")
             page, nxt = self._api("tree listing", call, repo_id=repo, revision=revision)
             out.update(page)
@@ -247,7 +275,7 @@ class HubClient(RangeReader):
 
     def _refs(self, repo: str) -> dict:
         def call():
-            data, _ = self._call("GET", f"{self._repo_api(repo)}/refs")
+            data, _ = self._call("GET", f"{self._repo_api(repo)}/refs", "refs")
             if not isinstance(data, dict) or not isinstance(data.get("branches"), list):
                 raise _BadAnswer("no branches list")
             return data
@@ -255,15 +283,25 @@ class HubClient(RangeReader):
 
     def list_refs(self, repo: str) -> list[Branch]:
         """The repo's branches (tags and PR refs are not training checkpoints)."""
-        try:
-            return [Branch(b["name"], _target(b)) for b in self._refs(repo)["branches"]]
-        except (KeyError, TypeError) as e:
-            raise HubError(f"{repo}: malformed branch entry in the refs answer", repo_id=repo) from e
+        out = []
+        for b in self._refs(repo)["branches"]:
+            name = b.get("name") if isinstance(b, dict) else None
+            if name is None:
+                raise HubError(f"{repo}: malformed branch entry in the refs answer", repo_id=repo)
+            if unsafe_name(name):  # git refuses control characters in ref names: not a git server's answer
+                raise HubError(f"refs answer: branch name {shown(name)} holds a control character "
+                               "(git allows none); refusing the listing", repo_id=repo)
+            out.append(Branch(name, _target(b)))
+        return out
 
     def url(self, repo: str, filename: str, revision: str) -> str:
         return hf_hub_url(repo, filename, revision=revision, endpoint=self.endpoint)
 
     def _read_index(self, repo: str, revision: str, commit: str | None, info: HubFile) -> dict[str, str]:
+        if info.size > MAX_INDEX_BYTES:  # refused before a byte is read
+            raise CheckpointError(f"{info.path}: index json of {info.size} bytes is larger than the "
+                                  f"{MAX_INDEX_BYTES >> 20} MiB accepted (Pythia-12b's is ~30 kB)",
+                                  repo_id=repo, revision=revision, filename=info.path)
         raw = self.get_file(self.url(repo, info.path, revision), info.size, sha256=info.sha256, commit=commit)
         if not info.sha256 and info.oid and git_blob_sha1(raw) != info.oid:
             # Length and JSON are still checked; some servers report another id than git's blob sha1.
@@ -306,7 +344,7 @@ class HubClient(RangeReader):
                 except _BareNotFound:
                     info = self.list_files(repo, revision).get(shard)
             if info is None:
-                raise NotFoundError(f"{repo}@{revision}: shard {shard} named in {entry} is missing", **ctx)
+                raise NotFoundError(f"{repo}@{revision}: shard {shown(shard)} named in {entry} is missing", **ctx)
         sha = info.sha256
         url = self.url(repo, info.path, revision)
 

@@ -6,8 +6,11 @@
   a 302 to a CDN host is followed with ``Range`` kept and the token dropped (it never leaves the Hub);
   every answer is checked: 206 + ``Content-Range`` + ``Content-Length`` + total size, the LFS sha256 in
   ``X-Linked-Etag``; a 200 to a Range request is read only up to the bytes needed.
-- Byte accounting: huggingface_hub's shared client gets a transport wrapper that counts every HTTP body
-  byte (API answers included), so ``bytes_downloaded`` is exact.
+- Byte accounting, timeouts and per-request deadlines: huggingface_hub's shared client is the one
+  configured in :mod:`embdim.httpclient` (every HTTP body byte counted, API answers included).
+- Retries are bounded: a retry count is reset only by real progress (``MIN_PROGRESS`` bytes), not by a
+  server that trickles a few bytes per attempt; a ``Retry-After`` longer than ``max_retry_after`` fails
+  at once, and every wait it asks for is announced on stderr.
 
 The token only ever goes into request headers; no message, log line or file contains it.
 """
@@ -16,21 +19,21 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
 from typing import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2
 from huggingface_hub import constants
 from huggingface_hub.errors import OfflineModeIsEnabled
-from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers, set_client_factory
-from huggingface_hub.utils._http import hf_request_event_hook
+from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers
 
 from . import __version__
 from .errors import HubError, IntegrityError, NotFoundError
+from .httpclient import (COUNTER, ENV_MAX_RETRY_AFTER, FINAL_ERRORS, MAX_REDIRECTS, NETWORK_ERRORS, BadRedirect,
+                         Settings, deadline, env_float, http_error, install_client, redirect_target, shown)
 
 log = logging.getLogger("embdim.hub")
 
@@ -38,66 +41,11 @@ ENV_BACKOFF = "EMBDIM_BACKOFF_BASE"     # seconds before the first retry (double
 ENV_RETRIES = "EMBDIM_MAX_RETRIES"
 # Same temporary failures huggingface_hub retries (utils/_http.py _DEFAULT_RETRY_ON_STATUS_CODES).
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-NETWORK_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
 MAX_WAIT = 8.0             # cap of the exponential backoff (s), as huggingface_hub's http_backoff
-MAX_RETRY_AFTER = 900.0    # a longer Retry-After is reported instead of slept through (the Hub window is 300 s)
-MAX_REDIRECTS = 5
-TIMEOUT = httpx2.Timeout(30.0, read=120.0)
-
-
-# -- byte accounting ----------------------------------------------------------------------------------
-class _Counter:
-    def __init__(self):
-        self.n = 0
-        self.lock = threading.Lock()  # `revisions` lists branches from several threads
-
-    def add(self, k: int) -> None:
-        with self.lock:
-            self.n += k
-
-
-COUNTER = _Counter()
-
-
-class _CountingStream(httpx2.SyncByteStream):
-    def __init__(self, inner):
-        self._inner = inner
-
-    def __iter__(self):
-        for chunk in self._inner:
-            COUNTER.add(len(chunk))
-            yield chunk
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _CountingTransport(httpx2.BaseTransport):
-    """Wraps the real transport; counts raw body bytes as they arrive."""
-
-    def __init__(self):
-        self._inner = httpx2.HTTPTransport()
-
-    def handle_request(self, request):
-        response = self._inner.handle_request(request)
-        response.stream = _CountingStream(response.stream)
-        return response
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-_INSTALLED = False
-
-
-def _install_counting_client() -> None:
-    """Make huggingface_hub's shared client count bytes (same hooks/options as its default factory)."""
-    global _INSTALLED
-    if not _INSTALLED:
-        set_client_factory(lambda: httpx2.Client(transport=_CountingTransport(), timeout=None,
-                                                 event_hooks={"request": [hf_request_event_hook]},
-                                                 follow_redirects=True))
-        _INSTALLED = True
+ANNOUNCE_WAIT = 5.0        # a Retry-After wait this long or longer is announced on stderr (shorter: silent)
+# An attempt that ends early resets the retry count only if it brought this much: a trickling server
+# (a few bytes per attempt) then runs out of retries instead of being retried forever.
+MIN_PROGRESS = 64 << 10
 
 
 def _retry_after(headers) -> float | None:
@@ -153,18 +101,22 @@ class RangeReader:
         First retry wait in seconds (then doubled, capped at 8 s); env ``EMBDIM_BACKOFF_BASE``, default 1.
     max_retries : int, optional
         Retries after the first attempt; env ``EMBDIM_MAX_RETRIES``, default 5.
+    max_retry_after : float, optional
+        Longest ``Retry-After`` obeyed (s); env ``EMBDIM_MAX_RETRY_AFTER``, default 300. Longer fails.
     on_bytes : callable, optional
         Called with the number of tensor/file bytes received, chunk by chunk (progress display).
     """
 
     def __init__(self, endpoint: str | None = None, token: str | None = None, backoff_base: float | None = None,
-                 max_retries: int | None = None, on_bytes: Callable[[int], None] | None = None):
+                 max_retries: int | None = None, on_bytes: Callable[[int], None] | None = None,
+                 max_retry_after: float | None = None):
         self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
         self._token = token
-        self.backoff_base = float(backoff_base if backoff_base is not None else os.environ.get(ENV_BACKOFF, 1.0))
-        self.max_retries = int(max_retries if max_retries is not None else os.environ.get(ENV_RETRIES, 5))
+        self.backoff_base = float(backoff_base if backoff_base is not None else env_float(ENV_BACKOFF, 1.0))
+        self.max_retries = int(max_retries if max_retries is not None else env_float(ENV_RETRIES, 5))
+        self.settings = Settings.from_env(max_retry_after)
         self.on_bytes = on_bytes
-        _install_counting_client()
+        install_client(self.settings)
         self._start = COUNTER.n
         self._hold_until = 0.0  # time.monotonic() before which no request is sent (Retry-After)
         self._hold_lock = threading.Lock()
@@ -184,11 +136,17 @@ class RangeReader:
     def _sleep(self, failures: int, retry_after: float | None, what: str, why: str) -> None:
         wait = min(MAX_WAIT, self.backoff_base * 2 ** (failures - 1))
         if retry_after is not None:
-            if retry_after > MAX_RETRY_AFTER:
-                raise HubError(f"{what}: rate limited, server asks to wait {retry_after:.0f} s; try again later")
+            cap = self.settings.max_retry_after
+            if retry_after > cap:
+                raise HubError(f"{what}: rate limited ({why}), the server asks to wait {retry_after:.0f} s, more "
+                               f"than the {cap:.0f} s accepted (--max-retry-after / {ENV_MAX_RETRY_AFTER}); "
+                               "try again later")
             wait = max(wait, retry_after)  # nothing is re-sent before Retry-After
             with self._hold_lock:
                 self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
+            if wait >= ANNOUNCE_WAIT:
+                log.warning("%s: rate limited, waiting %.0f s (attempt %d/%d)", what, wait, failures + 1,
+                            self.max_retries + 1)
         log.info("%s: %s; retry %d/%d in %.2f s", what, why, failures, self.max_retries, wait)
         time.sleep(wait)
 
@@ -225,11 +183,19 @@ class RangeReader:
             except OfflineModeIsEnabled as e:
                 raise HubError("HF_HUB_OFFLINE is set; unset it to reach the Hub") from e
             except NETWORK_ERRORS as e:
-                err, why = e, f"{type(e).__name__} after {start + len(buf) - pos} bytes"
+                err, why = e, f"{type(e).__name__} after {start + len(buf) - pos} bytes: {shown(e)}"
+            except FINAL_ERRORS as e:
+                raise http_error(what, e, byte_range=(start, end)) from e
             if start + len(buf) >= end:
                 return buf
-            if start + len(buf) > pos:
-                failures = 0  # progress: resume at once from the last byte received
+            if start + len(buf) > pos:  # progress: resume at once from the last byte received
+                if start + len(buf) - pos >= MIN_PROGRESS:
+                    failures = 0
+                else:
+                    failures += 1
+                    if failures > self.max_retries:
+                        raise HubError(f"{what}: still failing after {self.max_retries} retries ({why})",
+                                       byte_range=(start, end)) from err
                 log.info("%s: %s; resuming at byte %d", what, why, start + len(buf))
                 continue
             failures += 1
@@ -250,8 +216,12 @@ class RangeReader:
         hub_origin = _origin(self.endpoint)
         cur = url
         client = get_session()
+        with deadline(self.settings.transfer_deadline(end - pos)):
+            return self._follow(client, url, cur, headers, hub_origin, pos, end, buf, size, sha256, commit, rng)
+
+    def _follow(self, client, url, cur, headers, hub_origin, pos, end, buf, size, sha256, commit, rng):
         for _ in range(MAX_REDIRECTS + 1):
-            with client.stream("GET", cur, headers=headers, follow_redirects=False, timeout=TIMEOUT) as r:
+            with client.stream("GET", cur, headers=headers, follow_redirects=False) as r:
                 linked = _etag(r.headers.get("x-linked-etag"))
                 # Only a sha256-shaped value can be compared (some servers put other ids there).
                 if sha256 and linked and _SHA256.fullmatch(linked) and linked != sha256.lower():
@@ -264,7 +234,10 @@ class RangeReader:
                                          byte_range=(pos, end))
                 if r.status_code in (301, 302, 303, 307, 308) and "location" in r.headers:
                     self._discard(r)
-                    nxt = urljoin(cur, r.headers["location"])
+                    try:
+                        nxt = redirect_target(cur, r.headers["location"])
+                    except BadRedirect as e:
+                        raise BadRedirect(f"{urlsplit(url).path}: {e}", byte_range=(pos, end)) from e
                     if _origin(nxt) != hub_origin:  # a CDN: keep Range, never send the token off the Hub
                         headers.pop("authorization", None)
                         headers.pop("Authorization", None)
@@ -275,13 +248,14 @@ class RangeReader:
                     return r.status_code, _retry_after(r.headers)
                 if r.status_code == 404:
                     raise NotFoundError(f"{urlsplit(url).path}: not found (HTTP 404, "
-                                        f"{r.headers.get('x-error-code') or 'no error code'})")
+                                        f"{shown(r.headers.get('x-error-code') or 'no error code')})")
                 if r.status_code in (401, 403):
                     raise HubError(f"{urlsplit(url).path}: access denied (HTTP {r.status_code}); "
                                    "check HF_TOKEN / login and the repo's access terms")
                 if r.status_code == 416:
                     raise IntegrityError(f"{urlsplit(url).path}: HTTP 416 for Range {rng}, server says Content-Range "
-                                         f"{r.headers.get('content-range')!r} (file shorter than its header claims?)",
+                                         f"{shown(r.headers.get('content-range'))} (file shorter than its header "
+                                         "claims?)",
                                          byte_range=(pos, end))
                 if r.status_code == 206:
                     self._read_206(r, pos, end, buf, size, rng)
@@ -313,9 +287,9 @@ class RangeReader:
         if cl is not None and cl.isdigit() and int(cl) != end - pos:
             raise IntegrityError(f"Content-Length {cl} != {end - pos} for {rng}", byte_range=(pos, end))
         if cr:  # a 206 without Content-Range (seen on simple servers) is checked by its length alone
-            m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", cr)
+            m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", cr, re.ASCII)
             if not m or int(m.group(1)) != pos or int(m.group(2)) != end - 1:
-                raise IntegrityError(f"asked {rng}, got Content-Range {cr!r}", byte_range=(pos, end))
+                raise IntegrityError(f"asked {rng}, got Content-Range {shown(cr)}", byte_range=(pos, end))
             if size is not None and m.group(3) != "*" and int(m.group(3)) != size:
                 raise IntegrityError(f"file size changed: Content-Range total {m.group(3)} != {size}",
                                      byte_range=(pos, end))

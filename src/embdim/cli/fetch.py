@@ -6,6 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+NET_DOC = """
+Network: EMBDIM_HTTP_CONNECT_TIMEOUT (s, default 10), EMBDIM_HTTP_TIMEOUT (longest silence, s,
+default 60), EMBDIM_HTTP_DEADLINE (s per request, default 120) plus one second per
+EMBDIM_HTTP_MIN_RATE bytes expected (bytes/s, default 65536); EMBDIM_MAX_RETRY_AFTER (s, default
+300; or --max-retry-after): a longer Retry-After fails at once, waits of 5 s or more are announced.
+"""
+
 EPILOG = """examples:
   embdim fetch EleutherAI/pythia-70m --revision step1000 --out e.safetensors
   embdim fetch EleutherAI/pythia-1b --revision step1000 --tensor embed_out --out W.npy --json
@@ -18,7 +25,14 @@ EMBDIM_MAX_RETRIES (default 5). Exit codes: 2 bad arguments, 3 revision/file/ten
 4 Hub/network failure after retries or integrity failure, 5 unreadable or unsafe checkpoint.
 JSON keys: repo, revision, commit, file, tensor, dtype, shape, bytes_downloaded, blob_sha256 (+ out,
 tensor_sha256).
-"""
+""" + NET_DOC
+
+
+def add_network_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by the commands that talk to the Hub."""
+    p.add_argument("--max-retry-after", type=float, default=None, metavar="SECONDS",
+                   help="longest Retry-After to wait for (default: EMBDIM_MAX_RETRY_AFTER or 300); "
+                        "a longer one fails at once")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -34,6 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tensor", default="embed_in",
                    help="embed_in (default), embed_out, or a full tensor name")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_network_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -84,8 +99,6 @@ def run(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     if out.suffix not in (".safetensors", ".npy"):
         raise InputError(f"--out {args.out}: must end in .safetensors or .npy")
-    if out.is_dir():
-        raise InputError(f"--out {args.out}: is a directory")
     _exit_on_sigterm()
     progress = _Progress() if (sys.stderr.isatty() and not args.json) else None
     if Path(args.repo).is_dir():
@@ -94,7 +107,7 @@ def run(args: argparse.Namespace) -> dict:
     else:
         from ..hub import HubClient, quiet_hub_logs
         quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
-        client = HubClient(on_bytes=progress)
+        client = HubClient(on_bytes=progress, max_retry_after=args.max_retry_after)
         try:
             res = client.fetch_tensor(args.repo, args.revision, args.tensor)
         finally:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
+
+from ..errors import InputError
+from .fetch import NET_DOC, add_network_flags
 
 EPILOG = """examples:
   embdim revisions EleutherAI/pythia-70m --json
@@ -12,12 +16,14 @@ EPILOG = """examples:
 
 One row per branch, sorted by the step parsed from `step{N}` (other branches, e.g. main, last):
 revision, step, commit, weight files, the file holding the tensor (the shard, for sharded checkpoints),
-its LFS sha256, and status `ok` or `no-weights`. JSON rows also carry `duplicate_of`: the first earlier
+its LFS sha256, and status `ok`, `no-weights`, or (a local directory whose name is not a canonical
+step<N>: step-1, step01, ...) `unnumbered`. JSON rows also carry `duplicate_of`: the first earlier
 revision whose file has the same sha256 (byte-identical checkpoints). Locally, commit = the file's sha256.
 --out writes a TSV: revision, step, commit, file, blob_sha256, status.
-"""
+""" + NET_DOC
 
 TSV_COLUMNS = ("revision", "step", "commit", "file", "blob_sha256", "status")
+_UNSAFE_CELL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,6 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tensor", default="embed_in", help="embed_in (default), embed_out, or a full tensor name")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--out", default=None, metavar="PATH.tsv", help="also write a TSV (atomically)")
+    add_network_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -37,7 +44,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def to_tsv(rows: list[dict]) -> str:
     lines = ["\t".join(TSV_COLUMNS)]
     for r in rows:
-        lines.append("\t".join("" if r.get(c) is None else str(r[c]) for c in TSV_COLUMNS))
+        cells = ["" if r.get(c) is None else str(r[c]) for c in TSV_COLUMNS]
+        if any(_UNSAFE_CELL.search(c) for c in cells):  # validated upstream; never forge a row
+            from ..httpclient import shown
+            raise InputError(f"refusing to write revision {shown(cells[0])}: a control character in a cell")
+        lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -50,9 +61,9 @@ def run(args: argparse.Namespace) -> dict:
     else:
         from ..hub import HubClient, quiet_hub_logs
         quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
-        rows = HubClient().list_revisions(args.repo, args.tensor)
+        rows = HubClient(max_retry_after=args.max_retry_after).list_revisions(args.repo, args.tensor)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # the path was checked before the work
         atomic_write(args.out, [to_tsv(rows).encode()])
     return {"repo": args.repo, "tensor": args.tensor, "revisions": rows}
 

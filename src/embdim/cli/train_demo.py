@@ -36,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="torch threads (default: min(2, CPUs) — the demo is tuned for 2 cores)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=run, human=format_human)
+    p.set_defaults(func=run, human=format_human, out_is_dir=True)  # --out is a run directory
     return p
 
 
