@@ -97,17 +97,6 @@ def parse_step(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-# One canonical name per step: ASCII digits, no sign, separator or leading zero (step0 is the only
-# name with a 0 in front). `step-1`, `step01`, `global_step1` or `step\u0663` would otherwise alias step 1.
-_STEP_NAME = re.compile(r"step(0|[1-9][0-9]*)")
-
-
-def parse_step(name: str) -> int | None:
-    """Training step of a branch / directory name: ``step1000`` -> 1000; anything else -> None."""
-    m = _STEP_NAME.fullmatch(name) if isinstance(name, str) else None
-    return int(m.group(1)) if m else None
-
-
 def expand_steps(steps: list) -> list[int]:
     """Expand ints and ``{start, stop, every}`` ranges (stop inclusive) into sorted unique steps."""
     out: set[int] = set()
