@@ -2,9 +2,10 @@
 """Hub access: list revisions, resolve files, and read ONE tensor with HTTP range requests.
 
 ``huggingface_hub`` does the endpoint (``HF_ENDPOINT``), auth (``HF_TOKEN`` or a stored login), headers,
-URLs, its shared HTTP client and error typing (``hf_raise_for_status``). The four API calls (the ones
-behind ``list_repo_refs``, ``model_info``, ``get_paths_info``, ``list_repo_tree``) are sent through that
-client but parsed here, leniently: ``HfApi``'s parsers raise ``KeyError`` on answers that lack fields we do
+URLs, its shared HTTP client (configured by :mod:`embdim.httpclient`) and error typing
+(``hf_raise_for_status``). The four API calls (the ones behind ``list_repo_refs``, ``model_info``,
+``get_paths_info``, ``list_repo_tree``) are sent through that client but parsed by us
+(:mod:`embdim.hubanswers`), leniently: ``HfApi``'s parsers raise ``KeyError`` on answers that lack fields we do
 not need (``converts``, ``pointerSize``, ``id``), and ``list_repo_tree`` retries inside on its own schedule.
 We add what it lacks:
 
@@ -31,7 +32,6 @@ import hashlib
 import json
 import posixpath
 import re
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
@@ -46,14 +46,13 @@ from . import __version__
 from .checkpoint import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
                          read_tensor_bytes, resolve_tensor_name)
 from .config import parse_step  # noqa: F401  (re-exported: callers import it from here)
+from .hubanswers import COMMIT, Branch, HubFile, BadAnswer, file_entries, ref_commit, unsafe_name
 from .errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
 from .httpclient import (FINAL_ERRORS, MAX_API_BYTES, MAX_INDEX_BYTES, NETWORK_ERRORS, deadline, http_error,
                          request_capped, shown)
 from .rangeread import RETRY_STATUS, RangeReader, _retry_after, git_blob_sha1, log
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_TREE_PAGES = 1000  # a Link header that never ends is a server bug, not a reason to loop forever
 
 
@@ -66,13 +65,6 @@ def quiet_hub_logs() -> None:
     from huggingface_hub.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     constants.HF_HUB_DISABLE_TELEMETRY = True
-
-
-def unsafe_name(name) -> bool:
-    """True for a name that must not be written or shown: not a string, empty, or holding a control,
-    format or line/paragraph-separator character (a tab or newline would forge TSV rows)."""
-    return (not isinstance(name, str) or not name
-            or any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in name))
 
 
 @dataclass
@@ -97,65 +89,8 @@ class FetchResult:
                 "tensor_sha256": hashlib.sha256(self.raw).hexdigest()}
 
 
-@dataclass(frozen=True)
-class HubFile:
-    """One file of a revision as the tree / paths-info API describes it."""
-
-    path: str
-    size: int
-    oid: str | None           # git blob id
-    sha256: str | None = None  # LFS files only
-
-
-@dataclass(frozen=True)
-class Branch:
-    name: str
-    target_commit: str
-
-
-class _BadAnswer(Exception):
-    """An API answer we cannot use (not JSON, wrong shape)."""
-
-
 class _BareNotFound(NotFoundError):
     """A 404 without the Hub's ``X-Error-Code``: a missing thing, or an endpoint the server lacks."""
-
-
-def _target(ref: dict) -> str | None:
-    """A ref's commit (``targetCommit`` on the Hub): 40 lowercase hex, or None when absent."""
-    c = ref.get("targetCommit") or ref.get("target_commit")
-    if c is None:
-        return None
-    if not isinstance(c, str) or not _COMMIT.fullmatch(c):
-        raise HubError(f"refs answer: branch {shown(ref.get('name'))} points at {shown(c)}, not 40 lowercase hex")
-    return c
-
-
-def _file_entries(items) -> dict[str, HubFile]:
-    """Files (not folders) of a tree / paths-info answer, keyed by path."""
-    if not isinstance(items, list):
-        raise _BadAnswer("expected a JSON list")
-    out = {}
-    for it in items:
-        # A path with control characters cannot be a weight file we read; it is never kept or shown.
-        if not isinstance(it, dict) or it.get("type", "file") != "file" or unsafe_name(it.get("path")):
-            continue
-        lfs = it.get("lfs") if isinstance(it.get("lfs"), dict) else None
-        sha = (lfs.get("oid") or lfs.get("sha256")) if lfs else None
-        sha = sha.removeprefix("sha256:").lower() if isinstance(sha, str) else None
-        oid = it.get("oid") if isinstance(it.get("oid"), str) and _HEX40.fullmatch(it["oid"]) else None
-        try:  # an LFS file's own size (the Hub gives the same at the top; a pointer's size would be wrong)
-            raw = (lfs or {}).get("size") if (lfs or {}).get("size") is not None else it.get("size")
-            if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-                raise TypeError(type(raw).__name__)
-            size = int(raw)
-        except (TypeError, ValueError) as e:
-            raise _BadAnswer(f"no size for {shown(it['path'])}") from e
-        if size < 0:
-            raise _BadAnswer(f"negative size for {shown(it['path'])}")
-        out[it["path"]] = HubFile(it["path"], size, oid and oid.lower(),
-                                  sha if sha and _SHA256_HEX.fullmatch(sha) else None)
-    return out
 
 
 class HubClient(RangeReader):
@@ -200,7 +135,7 @@ class HubClient(RangeReader):
                 err, retry_after, why = e, None, f"{type(e).__name__}: {shown(e)}"
             except FINAL_ERRORS as e:  # redirect loop, ftp:// or file:// redirect, invalid port: final
                 raise http_error(what, e, **ctx) from e
-            except _BadAnswer as e:  # a truncated or garbled answer: ask again
+            except BadAnswer as e:  # a truncated or garbled answer: ask again
                 err, retry_after, why = e, None, f"unusable answer ({e})"
             failures += 1
             if failures > self.max_retries:
@@ -217,7 +152,7 @@ class HubClient(RangeReader):
         try:
             return json.loads(r.content), r
         except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: nested 10^5 deep
-            raise _BadAnswer(f"not JSON (HTTP {r.status_code})") from e
+            raise BadAnswer(f"not JSON (HTTP {r.status_code})") from e
 
     def _repo_api(self, repo: str) -> str:
         validate_repo_id(repo)
@@ -233,8 +168,8 @@ class HubClient(RangeReader):
                                  "revision info", params={"expand": "sha"})
             sha = data.get("sha") if isinstance(data, dict) else None
             if not isinstance(sha, str) or not sha.strip():
-                raise _BadAnswer("no commit sha")
-            if not _COMMIT.fullmatch(sha):  # never passed on: it would reach stdout, logs and metadata
+                raise BadAnswer("no commit sha")
+            if not COMMIT.fullmatch(sha):  # never passed on: it would reach stdout, logs and metadata
                 raise HubError(f"revision info: the server's commit for {revision!r} is {shown(sha)}, "
                                "not 40 lowercase hex", repo_id=repo, revision=revision)
             return sha
@@ -243,8 +178,8 @@ class HubClient(RangeReader):
         except _BareNotFound:
             data = self._refs(repo)
             for ref in data.get("branches", []) + (data.get("tags") or []):
-                if isinstance(ref, dict) and ref.get("name") == revision and _target(ref):
-                    return _target(ref)
+                if isinstance(ref, dict) and ref.get("name") == revision and ref_commit(ref):
+                    return ref_commit(ref)
             if _HEX40.fullmatch(revision):
                 return revision.lower()
             raise NotFoundError(f"{repo}: revision {revision!r} not found", repo_id=repo, revision=revision)
@@ -254,7 +189,7 @@ class HubClient(RangeReader):
         def call():
             data, _ = self._call("POST", f"{self._repo_api(repo)}/paths-info/{quote(revision, safe='')}",
                                  "paths-info", data={"paths": list(paths), "expand": False})
-            return _file_entries(data)
+            return file_entries(data)
         return self._api("paths-info", call, repo_id=repo, revision=revision)
 
     def list_files(self, repo: str, revision: str) -> dict[str, HubFile]:
@@ -264,7 +199,7 @@ class HubClient(RangeReader):
         for _ in range(MAX_TREE_PAGES):
             def call(u=url):
                 data, r = self._call("GET", u, "tree listing")
-                return _file_entries(data), r.links.get("next", {}).get("url")
+                return file_entries(data), r.links.get("next", {}).get("url")
             page, nxt = self._api("tree listing", call, repo_id=repo, revision=revision)
             out.update(page)
             if not nxt:
@@ -277,7 +212,7 @@ class HubClient(RangeReader):
         def call():
             data, _ = self._call("GET", f"{self._repo_api(repo)}/refs", "refs")
             if not isinstance(data, dict) or not isinstance(data.get("branches"), list):
-                raise _BadAnswer("no branches list")
+                raise BadAnswer("no branches list")
             return data
         return self._api("refs", call, repo_id=repo)
 
@@ -291,7 +226,7 @@ class HubClient(RangeReader):
             if unsafe_name(name):  # git refuses control characters in ref names: not a git server's answer
                 raise HubError(f"refs answer: branch name {shown(name)} holds a control character "
                                "(git allows none); refusing the listing", repo_id=repo)
-            out.append(Branch(name, _target(b)))
+            out.append(Branch(name, ref_commit(b)))
         return out
 
     def url(self, repo: str, filename: str, revision: str) -> str:

@@ -26,7 +26,8 @@ from .checkpoint import (LocalFile, is_weight_file, locate_tensor, parse_weight_
                          read_tensor_bytes, resolve_tensor_name)
 from .errors import CheckpointError, InputError, NotFoundError, TensorNotFoundError
 from .httpclient import MAX_INDEX_BYTES, shown
-from .hub import FetchResult, parse_step, sort_rows, unsafe_name
+from .hub import FetchResult, parse_step, sort_rows
+from .hubanswers import unsafe_name
 
 log = logging.getLogger("embdim.localrun")
 
