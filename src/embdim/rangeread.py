@@ -186,6 +186,8 @@ class RangeReader:
                 err, why = e, f"{type(e).__name__} after {start + len(buf) - pos} bytes: {shown(e)}"
             except FINAL_ERRORS as e:
                 raise http_error(what, e, byte_range=(start, end)) from e
+            except BadRedirect as e:  # ftp://, file://, an invalid port: following cannot help
+                raise BadRedirect(f"{what}: {e}", byte_range=(start, end)) from e
             if start + len(buf) >= end:
                 return buf
             if start + len(buf) > pos:  # progress: resume at once from the last byte received
@@ -234,10 +236,7 @@ class RangeReader:
                                          byte_range=(pos, end))
                 if r.status_code in (301, 302, 303, 307, 308) and "location" in r.headers:
                     self._discard(r)
-                    try:
-                        nxt = redirect_target(cur, r.headers["location"])
-                    except BadRedirect as e:
-                        raise BadRedirect(f"{urlsplit(url).path}: {e}", byte_range=(pos, end)) from e
+                    nxt = redirect_target(cur, r.headers["location"])  # (the client's hook checks it first)
                     if _origin(nxt) != hub_origin:  # a CDN: keep Range, never send the token off the Hub
                         headers.pop("authorization", None)
                         headers.pop("Authorization", None)

@@ -157,6 +157,8 @@ CASES = [
     # item 11: server strings that must not reach revisions.tsv, stdout or stderr raw
     Case("refs-tab-in-branch", refs_with([{"name": "step1000\t1\t" + "0" * 40 + "\tmodel.safetensors\t\tok\nstep7",
                                            "targetCommit": "0" * 40}]), cmd="revisions", msg=r"control character"),
+    Case("refs-tab-only", refs_with([{"name": "step7\t7\t" + "0" * 40 + "\tmodel.safetensors\t\tok",
+                                      "targetCommit": "0" * 40}]), cmd="revisions", msg=r"control character"),
     Case("refs-bad-target-commit", refs_with([{"name": "step1000", "targetCommit": "0" * 40 + "\tx\nstep7\t7"}]),
          cmd="revisions", msg=r"not 40 lowercase hex"),
     Case("revision-sha-not-hex", lambda h: h.inject_body("/revision/", json.dumps({"sha": "not-a-sha\nINJECTED"}).encode(),
