@@ -1,15 +1,15 @@
 # embdim sweep: intrinsic dimension of token embeddings over training.
 #
 # Result layout ({model} is the filesystem-safe model name, EleutherAI--pythia-14m or
-# local--results-demo-adam; {revision} is the Hub branch step{N}):
-#   results/{model}/revisions.tsv                       list_revisions (checkpoint)
-#   results/{model}/{revision}/embedding.safetensors    fetch_embedding
-#   results/{model}/{revision}/id-{estimator}-k{k}.json estimate_id
-#   results/{model}/{revision}/geometry.json            measure_geometry
-#   results/{model}/baseline-{estimator}-k{k}.json      estimate_baseline
-#   results/summary.tsv                                 summarize_sweep
-#   results/plots/*.png, *.svg                          plot_dynamics
-#   logs/{rule}/..., benchmarks/{rule}/...              one log and benchmark per job
+# local--results-demo-adam; {tensor} a configured tensor, embed_in or embed_out; {revision} is
+# the Hub branch step{N}):
+#   results/{model}/revisions.tsv                                list_revisions (checkpoint)
+#   results/{model}/{tensor}/{revision}/embedding.safetensors    fetch_embedding
+#   results/{model}/{tensor}/{revision}/measure.json, lid.npz    measure_checkpoint
+#   results/{model}/{tensor}/baseline.json                       estimate_baseline
+#   results/summary.tsv                                          summarize_sweep
+#   results/plots/{tensor}/*.png, *.svg                          plot_dynamics
+#   logs/{rule}/..., benchmarks/{rule}/...                       one log and benchmark per job
 
 
 import os

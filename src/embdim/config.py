@@ -40,16 +40,38 @@ class Sweep:
         Filesystem-safe slug -> model as given in the config (Hub id or local directory).
     steps : list of int
         Requested training steps, sorted, without duplicates.
-    estimators : list of (str, int)
-        (name, k) pairs, in config order; TwoNN's k is 2.
+    estimators : list of EstimatorSpec
+        Name, k and MLE convention of each estimator, in config order; TwoNN's k is 2 and its
+        convention ``None``.
+    tensors : list of str
+        Tensors to sweep (``tensors``, or ``[tensor]`` when the single key is given).
     config : dict
         The coerced, validated config with defaults filled in.
     """
 
     models: dict[str, str]
     steps: list[int]
-    estimators: list[tuple[str, int]]
+    estimators: list
+    tensors: list[str] = field(default_factory=lambda: ["embed_in"])
     config: dict = field(default_factory=dict)
+
+    def measure_args(self) -> str:
+        """`embdim measure` flags for the configured estimators and settings (no paths).
+
+        The k-curve takes the convention of the first MLE estimator (the headline one).
+        """
+        cfg = self.config
+        mle = [s for s in self.estimators if s.name == "mle"]
+        args = [f"--estimator {s.full}" for s in self.estimators]
+        if mle:
+            args += [f"--normalization {mle[0].normalization}", f"--aggregate {mle[0].aggregate}"]
+        args += [f"--k-curve {cfg.get('k_curve', 32) if mle else 0}",
+                 f"--bootstrap {cfg.get('bootstrap', 200)}", f"--seed {cfg.get('seed', 0)}"]
+        if cfg.get("sample") is not None:
+            args.append(f"--sample {cfg['sample']}")
+        if not cfg.get("geometry", True):
+            args.append("--no-geometry")
+        return " ".join(args)
 
     def demo_marker(self, slug: str) -> str | None:
         """The ``train.json`` marker a demo run directory depends on, or ``None``."""
@@ -225,22 +247,54 @@ def check(config: dict) -> Sweep:
         if isinstance(item, dict) and item["start"] > item["stop"]:
             raise ConfigError(f"config key 'steps[{i}]': start {item['start']} is after stop {item['stop']}")
     steps = expand_steps(config["steps"])
-    estimators: list[tuple[str, int]] = []
-    for i, est in enumerate(config["estimators"]):
-        name, k = est["name"], est.get("k")
-        if name == "twonn":
-            if k not in (None, TWONN_K):
-                raise ConfigError(f"config key 'estimators[{i}].k': twonn always uses the "
-                                  f"{TWONN_K} nearest neighbours; omit k or set it to {TWONN_K}")
-            k = TWONN_K
-        elif k is None:
-            raise ConfigError(f"config key 'estimators[{i}].k': {name} needs k")
-        if (name, k) in estimators:
-            raise ConfigError(f"config key 'estimators[{i}]': {name} with k={k} is listed twice")
-        estimators.append((name, k))
+    estimators = _check_estimators(config["estimators"])
+    tensors = [config["tensor"]] if config.get("tensor") else list(config["tensors"])
+    if config.get("sample") is not None:
+        for spec in estimators:
+            if config["sample"] < spec.k + 1 or config["sample"] < config.get("k_curve", 0) + 1:
+                raise ConfigError(f"config key 'sample': {config['sample']} rows cannot give "
+                                  f"{max(spec.k, config.get('k_curve', 0))} neighbours")
     if config.get("gpu", 0) > 0 and config.get("device") == "cpu":
         raise ConfigError("config key 'gpu': GPUs requested but 'device' is 'cpu'")
-    return Sweep(models=models, steps=steps, estimators=estimators, config=config)
+    return Sweep(models=models, steps=steps, estimators=estimators, tensors=tensors, config=config)
+
+
+def _check_estimators(items: list[dict]) -> list:
+    """``estimators`` entries -> EstimatorSpec list (TwoNN's k fixed, MLE needs k, no repeats).
+
+    Raises
+    ------
+    ConfigError
+        Naming the entry: k missing or not allowed, a convention on TwoNN, a repeat.
+    """
+    from .estimators import EstimatorSpec
+    from .estimators._mle import check_convention
+    from .errors import InputError
+
+    out = []
+    for i, est in enumerate(items):
+        name, k = est["name"], est.get("k")
+        norm, agg = est.get("normalization"), est.get("aggregate")
+        if name in FIXED_K:
+            if k not in (None, FIXED_K[name]):
+                raise ConfigError(f"config key 'estimators[{i}].k': {name} always uses the "
+                                  f"{FIXED_K[name]} nearest neighbours; omit k or set it to {FIXED_K[name]}")
+            if norm or agg:
+                raise ConfigError(f"config key 'estimators[{i}]': {name} has no normalization "
+                                  "or aggregate")
+            spec = EstimatorSpec(name, FIXED_K[name])
+        elif k is None:
+            raise ConfigError(f"config key 'estimators[{i}].k': {name} needs k")
+        else:
+            spec = EstimatorSpec(name, k, norm or "k-1", agg or "harmonic")
+            try:
+                check_convention(k, spec.normalization, spec.aggregate)
+            except InputError as e:
+                raise ConfigError(f"config key 'estimators[{i}]': {e}") from e
+        if spec in out:
+            raise ConfigError(f"config key 'estimators[{i}]': {spec.full} is listed twice")
+        out.append(spec)
+    return out
 
 
 def prepare(config: dict, schema_path: str | os.PathLike) -> Sweep:

@@ -84,8 +84,8 @@ def _estimate_entry(spec: EstimatorSpec, est, ed: int, bootstrap: int) -> dict:
 def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAULT_K_CURVE,
             normalization: str = "k-1", aggregate: str = "harmonic",
             bootstrap: int = DEFAULT_BOOTSTRAP, sample: int | None = None, seed: int = 0,
-            geometry: bool = True, device: str = "auto", precision: str = "bf16",
-            progress=None) -> Measurement:
+            geometry: bool = True, device: str = "auto", precision: str | None = None,
+            engine: str | None = None, progress=None) -> Measurement:
     """Measure one matrix: all estimators, their bootstrap intervals, ID vs k, geometry.
 
     Parameters
@@ -103,6 +103,8 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
         Measure this many rows, drawn without replacement with ``seed`` (before deduplication).
     geometry : bool
         Also compute :func:`embdim.geometry.compute_geometry` on the same distinct rows.
+    device, precision, engine : str, optional
+        Passed to :func:`embdim.knn.knn` (exact with every choice).
 
     Returns
     -------
@@ -144,7 +146,7 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
         raise InputError(f"a kNN at k={k_max} (the largest estimator k / --k-curve) needs at least "
                          f"{k_max + 1} distinct rows, got {n_unique} (of {n}); lower k or --k-curve")
     t_read = time.perf_counter()
-    nn = knn(Xu, k_max, device=device, precision=precision, progress=progress)
+    nn = knn(Xu, k_max, device=device, precision=precision, engine=engine, progress=progress)
     t_knn = time.perf_counter()
 
     estimates, arrays = [], {}
@@ -169,7 +171,7 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
     result = {
         "n": int(n), "n_unique": int(n_unique), "ed": int(ed),
         "knn": {"k_max": int(k_max), "engine": getattr(nn, "engine", None) or None,
-                "tiers": dict(nn.tiers), "device": nn.device, "precision": precision},
+                "tiers": dict(nn.tiers), "device": nn.device, "precision": precision or "auto"},
         "estimates": estimates,
         "id_vs_k": {"k": curve_k, "id": curve, "normalization": normalization,
                     "aggregate": aggregate},

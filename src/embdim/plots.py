@@ -31,7 +31,9 @@ GEOMETRY_PANELS = [
     ("effective_rank", "effective rank"),
 ]
 FIGURES = ["id_vs_step", "id_vs_step_log", "id_vs_step_overlay", "redundancy_vs_step",
-           "final_id_vs_size", "geometry_vs_step"]
+           "final_id_vs_size", "geometry_vs_step", "lid_histograms", "id_vs_k"]
+# Checkpoints per model in the LID histograms (the paper's Figure 1 shows about six).
+LID_STEPS = 6
 BASELINE_LABEL = "random N(0,I), same shape"
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([mb])(?:-deduped)?$", re.IGNORECASE)
 
@@ -62,14 +64,31 @@ def _unique(seq):
     return list(dict.fromkeys(seq))
 
 
-def _est_label(name: str, k) -> str:
-    return f"MLE, k={k}" if name == "mle" else "TwoNN"
+def _ests(rows) -> list[tuple]:
+    """Distinct estimators of the rows: (name, k, normalization, aggregate), in row order."""
+    return _unique((r["estimator"], r["k"], r.get("normalization"), r.get("aggregate")) for r in rows)
 
 
-def _series(rows, model, estimator, k, key):
-    pts = sorted((r["step"], r[key]) for r in rows if r["model"] == model and r["estimator"] == estimator
-                 and r["k"] == k and r["status"] == "ok" and r.get(key) is not None)
+def _est_label(est: tuple) -> str:
+    name, k, norm, agg = (tuple(est) + (None, None))[:4]
+    if name != "mle":
+        return "TwoNN"
+    return f"MLE, k={k}" + (f" ({norm}, {agg})" if norm else "")
+
+
+def _is(r: dict, est: tuple) -> bool:
+    return (r["estimator"], r["k"], r.get("normalization"), r.get("aggregate")) == tuple(est)
+
+
+def _series(rows, model, est, key):
+    pts = sorted((r["step"], r[key]) for r in rows if r["model"] == model and _is(r, est)
+                 and r["status"] == "ok" and r.get(key) is not None)
     return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _tensor_title(rows, title: str) -> str:
+    tensors = _unique(r.get("tensor") for r in rows if r.get("tensor"))
+    return f"{title} ({', '.join(tensors)})" if tensors else title
 
 
 def _grid(n: int, width: float = 4.2, height: float = 3.2):
@@ -93,16 +112,24 @@ def _empty(ax) -> None:
 
 
 def id_vs_step(rows: list[dict], log: bool = False):
-    """One panel per model: ID vs step, one line per estimator."""
+    """One panel per model: ID vs step, one line per estimator, its bootstrap 95 % interval
+    (``ci_low`` .. ``ci_high``) as a band."""
     models = size_order(_unique(r["model"] for r in rows))
-    ests = _unique((r["estimator"], r["k"]) for r in rows)
+    ests = _ests(rows)
     fig, axes = _grid(max(len(models), 1))
     for ax, model in zip(axes, models or [None]):
         drawn = False
-        for est, k in ests:
-            x, y = _series(rows, model, est, k, "id")
+        for est in ests:
+            x, y = _series(rows, model, est, "id")
             if x:
-                ax.plot(x, y, marker="o", ms=3, label=_est_label(est, k))
+                line, = ax.plot(x, y, marker="o", ms=3, label=_est_label(est))
+                band = [(r["step"], r["ci_low"], r["ci_high"]) for r in rows
+                        if r["model"] == model and _is(r, est) and r["status"] == "ok"
+                        and r.get("ci_low") is not None and r.get("ci_high") is not None]
+                if band:
+                    band.sort()
+                    ax.fill_between([b[0] for b in band], [b[1] for b in band],
+                                    [b[2] for b in band], color=line.get_color(), alpha=0.2, lw=0)
                 drawn = True
         ax.set_title(model_label(model) if model else "")
         ax.set_ylabel("intrinsic dimension")
@@ -111,7 +138,7 @@ def id_vs_step(rows: list[dict], log: bool = False):
             ax.legend(fontsize=8)
         else:
             _empty(ax)
-    fig.suptitle("Intrinsic dimension of the embedding over training")
+    fig.suptitle(_tensor_title(rows, "Intrinsic dimension over training, bands: bootstrap 95 % CI"))
     fig.tight_layout()
     return fig
 
@@ -120,31 +147,31 @@ def by_estimator(rows: list[dict], key: str, ylabel: str, title: str, log: bool 
     """One panel per estimator, one line per model (colour by size)."""
     models = size_order(_unique(r["model"] for r in rows))
     colors = model_colors(models)
-    ests = _unique((r["estimator"], r["k"]) for r in rows)
+    ests = _ests(rows)
     fig, axes = _grid(max(len(ests), 1))
-    for ax, (est, k) in zip(axes, ests or [("mle", None)]):
+    for ax, est in zip(axes, ests or [("mle", None, None, None)]):
         drawn = False
         for model in models:
-            x, y = _series(rows, model, est, k, key)
+            x, y = _series(rows, model, est, key)
             if x:
                 ax.plot(x, y, marker="o", ms=3, color=colors[model], label=model_label(model))
                 drawn = True
-        ax.set_title(_est_label(est, k))
+        ax.set_title(_est_label(est))
         ax.set_ylabel(ylabel)
         _step_axis(ax, log)
         if drawn:
             ax.legend(fontsize=8)
         else:
             _empty(ax)
-    fig.suptitle(title)
+    fig.suptitle(_tensor_title(rows, title))
     fig.tight_layout()
     return fig
 
 
-def _baseline(rows, model, estimator, k):
+def _baseline(rows, model, est):
     """The model's random-baseline ID for one estimator (``baseline_id``), or ``None``."""
-    vals = [r.get("baseline_id") for r in rows if r["model"] == model and r["estimator"] == estimator
-            and r["k"] == k and r.get("baseline_id") is not None]
+    vals = [r.get("baseline_id") for r in rows if r["model"] == model and _is(r, est)
+            and r.get("baseline_id") is not None]
     return vals[0] if vals else None
 
 
@@ -153,25 +180,25 @@ def final_id_vs_size(rows: list[dict]):
     model and estimator, the ID of N(0, I) samples of the same shape (grey x, ``baseline_id``)."""
     models = size_order(_unique(r["model"] for r in rows))
     colors = model_colors(models)
-    ests = _unique((r["estimator"], r["k"]) for r in rows)
+    ests = _ests(rows)
     numeric = bool(models) and all(parse_size(m) is not None for m in models)
     xpos = {m: (parse_size(m) if numeric else i) for i, m in enumerate(models)}
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     markers = "osD^v<>"
-    for j, (est, k) in enumerate(ests):
+    for j, est in enumerate(ests):
         marker = markers[j % len(markers)]
-        ax.scatter([], [], color="grey", marker=marker, label=_est_label(est, k))  # legend entry
+        ax.scatter([], [], color="grey", marker=marker, label=_est_label(est))  # legend entry
         for model in models:
-            x, y = _series(rows, model, est, k, "id")
+            x, y = _series(rows, model, est, "id")
             if x:
                 ax.scatter([xpos[model]], [y[-1]], color=colors[model], marker=marker, s=40, zorder=3)
                 if j == 0:
                     ax.annotate(model_label(model), (xpos[model], y[-1]), textcoords="offset points",
                                 xytext=(6, -3), fontsize=7, color=colors[model])
     labelled = False  # one legend entry for every baseline marker, after the estimators'
-    for est, k in ests:
+    for est in ests:
         for model in models:
-            base = _baseline(rows, model, est, k)
+            base = _baseline(rows, model, est)
             if base is not None:
                 ax.scatter([xpos[model]], [base], color="grey", marker="x", s=40, zorder=2,
                            label=None if labelled else BASELINE_LABEL)
@@ -186,7 +213,7 @@ def final_id_vs_size(rows: list[dict]):
         ax.set_xticks(list(xpos.values()), [model_label(m) for m in models])
         ax.set_xlabel("model")
     ax.set_ylabel("intrinsic dimension at the last measured step")
-    ax.set_title("Final intrinsic dimension vs model size")
+    ax.set_title(_tensor_title(rows, "Final intrinsic dimension vs model size"))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -200,12 +227,12 @@ def geometry_vs_step(rows: list[dict]):
     """Geometry metrics (one panel each) vs step, one line per model."""
     models = size_order(_unique(r["model"] for r in rows))
     colors = model_colors(models)
-    first = _unique((r["estimator"], r["k"]) for r in rows)[:1]  # geometry repeats per estimator
+    first = _ests(rows)[:1]  # geometry repeats per estimator
     fig, axes = _grid(len(GEOMETRY_PANELS), width=3.8, height=2.9)
     for ax, (key, label) in zip(axes, GEOMETRY_PANELS):
         drawn = False
         for model in models:
-            x, y = _series(rows, model, *first[0], key) if first else ([], [])
+            x, y = _series(rows, model, first[0], key) if first else ([], [])
             if x:
                 ax.plot(x, y, marker="o", ms=2, color=colors[model], label=model_label(model))
                 drawn = True
@@ -215,13 +242,85 @@ def geometry_vs_step(rows: list[dict]):
             _empty(ax)
     if any(ax.get_legend_handles_labels()[0] for ax in axes):
         axes[0].legend(fontsize=7)
-    fig.suptitle("Embedding geometry over training")
+    fig.suptitle(_tensor_title(rows, "Embedding geometry over training"))
     fig.tight_layout()
     return fig
 
 
-def draw_all(rows: list[dict]) -> dict:
-    """Figure name -> matplotlib figure, for every name in :data:`FIGURES`."""
+def headline_mle(rows: list[dict]) -> tuple | None:
+    """The first MLE estimator of the rows (the one the LID histograms show), or ``None``."""
+    return next((e for e in _ests(rows) if e[0] == "mle"), None)
+
+
+def _pick_steps(steps: list[int], n: int = LID_STEPS) -> list[int]:
+    """About ``n`` steps spread evenly over the list's positions (first and last included)."""
+    if len(steps) <= n:
+        return steps
+    return [steps[int(round(i))] for i in _unique(
+        round(j * (len(steps) - 1) / (n - 1)) for j in range(n))]
+
+
+def lid_histograms(rows: list[dict], extras: dict):
+    """Per model, histograms of the per-token local ID at about six steps (the paper's Fig. 1),
+    for the first MLE estimator; ``extras`` from :func:`embdim.summary.read_measure_extras`."""
+    models = size_order(_unique(r["model"] for r in rows))
+    est = headline_mle(rows)
+    fig, axes = _grid(max(len(models), 1))
+    for ax, model in zip(axes, models or [None]):
+        steps = sorted({r["step"] for r in rows if r["model"] == model and r["status"] == "ok"
+                        and (extras.get((model, r["tensor"], r["step"])) or {}).get("lid") is not None})
+        chosen = _pick_steps(steps)
+        cmap = plt.get_cmap("plasma")
+        for i, step in enumerate(chosen):
+            key = next((model, r["tensor"], step) for r in rows if r["model"] == model)
+            lid = extras[key]["lid"]
+            ax.hist(lid, bins=60, histtype="step", density=True, lw=1.2,
+                    color=cmap(0.85 * i / max(len(chosen) - 1, 1)), label=f"step {step}")
+        ax.set_title(model_label(model) if model else "")
+        ax.set_xlabel("local intrinsic dimension (per token)")
+        ax.set_ylabel("density")
+        ax.grid(alpha=0.3)
+        if chosen:
+            ax.legend(fontsize=7)
+        else:
+            _empty(ax)
+    label = _est_label(est) if est else "MLE"
+    fig.suptitle(_tensor_title(rows, f"Per-token LID over training, {label}"))
+    fig.tight_layout()
+    return fig
+
+
+def id_vs_k(rows: list[dict], extras: dict):
+    """Per model, the MLE ID against k (``id_vs_k`` of measure.json) at the first and the last
+    measured step."""
+    models = size_order(_unique(r["model"] for r in rows))
+    fig, axes = _grid(max(len(models), 1))
+    conv = None
+    for ax, model in zip(axes, models or [None]):
+        keys = sorted((k for k, v in extras.items() if k[0] == model and v.get("id_vs_k")
+                       and v["id_vs_k"].get("k")), key=lambda k: k[2])
+        for key, style in zip([keys[0], keys[-1]] if len(keys) > 1 else keys, ("o-", "s--")):
+            curve = extras[key]["id_vs_k"]
+            conv = (curve.get("normalization"), curve.get("aggregate"))
+            pts = [(k, v) for k, v in zip(curve["k"], curve["id"]) if v is not None]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, label=f"step {key[2]}")
+        ax.set_title(model_label(model) if model else "")
+        ax.set_xlabel("k (neighbours)")
+        ax.set_ylabel("MLE intrinsic dimension")
+        ax.grid(alpha=0.3)
+        if keys:
+            ax.legend(fontsize=8)
+        else:
+            _empty(ax)
+    label = f"MLE ({conv[0]}, {conv[1]})" if conv else "MLE"
+    fig.suptitle(_tensor_title(rows, f"ID vs k at the first and last step, {label}"))
+    fig.tight_layout()
+    return fig
+
+
+def draw_all(rows: list[dict], extras: dict | None = None) -> dict:
+    """Figure name -> matplotlib figure, for every name in :data:`FIGURES` (rows of one tensor)."""
+    extras = extras or {}
     return {
         "id_vs_step": id_vs_step(rows, log=False),
         "id_vs_step_log": id_vs_step(rows, log=True),
@@ -231,20 +330,34 @@ def draw_all(rows: list[dict]) -> dict:
                                            "Redundancy of the embedding over training"),
         "final_id_vs_size": final_id_vs_size(rows),
         "geometry_vs_step": geometry_vs_step(rows),
+        "lid_histograms": lid_histograms(rows, extras),
+        "id_vs_k": id_vs_k(rows, extras),
     }
 
 
-def save_all(rows: list[dict], out_dir: str | os.PathLike, formats=("png", "svg")) -> list[str]:
-    """Draw every figure and write it in each format atomically; returns the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def save_all(rows: list[dict], out_dir: str | os.PathLike, formats=("png", "svg"),
+             results_dir: str | os.PathLike | None = None) -> list[str]:
+    """Draw every figure for each tensor of the rows into ``out_dir/<tensor>/`` and write it in
+    each format atomically; returns the paths written. ``results_dir`` (the sweep's results/)
+    supplies the per-token LIDs and ID-vs-k curves; without it those figures are empty."""
+    from .summary import read_measure_extras
+
     written = []
-    for name, fig in draw_all(rows).items():
-        for fmt in formats:
-            buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, dpi=110)
-            path = out / f"{name}.{fmt}"
-            atomic_write(path, [buf.getvalue()])
-            written.append(str(path))
-        plt.close(fig)
+    tensors = _unique(r.get("tensor") or "embed_in" for r in rows) or ["embed_in"]
+    for tensor in tensors:
+        sub = [r for r in rows if (r.get("tensor") or "embed_in") == tensor]
+        est = headline_mle(sub)
+        extras = {}
+        if results_dir is not None:
+            extras = read_measure_extras(results_dir, sub, f"lid_k{est[1]}" if est else None)
+        out = Path(out_dir) / tensor
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in draw_all(sub, extras).items():
+            for fmt in formats:
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt, dpi=110)
+                path = out / f"{name}.{fmt}"
+                atomic_write(path, [buf.getvalue()])
+                written.append(str(path))
+            plt.close(fig)
     return written

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Gather a sweep's per-checkpoint results into one table (``results/summary.tsv``).
 
-One row per model x requested step x estimator. A step the model does not have is a row with
-``status=missing`` (a revision without the tensor keeps the listing's status, ``no-weights``);
+One row per model x tensor x requested step x estimator (its name, k and MLE convention), read
+from each checkpoint's ``measure.json`` (rule measure_checkpoint). A step the model does not
+have is a row with ``status=missing`` (a revision without the tensor keeps the listing's status,
+``no-weights``);
 a checkpoint whose weight blob is byte-identical to an earlier step's names that step in
-``duplicate_of``. Geometry metrics are joined on model x step; the random baseline of the same
-shape (``<model>/baseline-<estimator>-k<k>.json``, rule estimate_baseline) as ``baseline_id`` on
-model x estimator, the same value on every step's row.
+``duplicate_of``. Geometry metrics come from the same ``measure.json``; the random baseline of the
+same shape (``<model>/<tensor>/baseline.json``, rule estimate_baseline) as ``baseline_id`` on
+model x tensor x estimator, the same value on every step's row.
 """
 from __future__ import annotations
 
@@ -21,16 +23,39 @@ from .config import model_slug
 from .errors import InputError
 
 COLUMNS = [
-    "model", "step", "revision", "commit", "estimator", "k", "id", "ed", "redundancy", "n",
-    "n_unique", "status", "duplicate_of", "file", "blob_sha256", "tensor", "dtype", "d",
-    "id_mean", "id_median",
+    "model", "tensor", "step", "revision", "commit", "estimator", "k", "normalization",
+    "aggregate", "id", "ci_low", "ci_high", "se", "ed", "redundancy", "n", "n_unique", "status",
+    "duplicate_of", "file", "blob_sha256", "tensor_name", "dtype", "d", "id_mean", "id_median",
 ]
 GEOMETRY_COLUMNS = [
     "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq", "variance", "q",
     "mean_norm_ratio", "isotropy", "pca_dim_90", "pca_dim_95", "pca_dim_99", "effective_rank",
 ]
 BASELINE_COLUMNS = ["baseline_id"]
-ESTIMATE_KEYS = ["id", "ed", "redundancy", "n", "n_unique", "tensor", "dtype", "id_mean", "id_median"]
+# Keys copied from a measure.json estimate entry / its top level.
+ESTIMATE_KEYS = ["id", "ci_low", "ci_high", "se", "redundancy", "id_mean", "id_median"]
+MEASURE_KEYS = ["ed", "n", "n_unique"]
+
+
+def measure_path(root, slug: str, tensor: str, revision: str) -> Path:
+    """``<root>/<model slug>/<tensor>/<revision>/measure.json`` (rule measure_checkpoint)."""
+    return Path(root) / slug / tensor / revision / "measure.json"
+
+
+def baseline_path(root, slug: str, tensor: str) -> Path:
+    """``<root>/<model slug>/<tensor>/baseline.json`` (rule estimate_baseline)."""
+    return Path(root) / slug / tensor / "baseline.json"
+
+
+def find_estimate(estimates: list[dict], spec) -> dict | None:
+    """The entry of a measure/baseline ``estimates`` list that matches ``spec`` (name, k and,
+    for MLE, normalization and aggregate)."""
+    for e in estimates or []:
+        if (e.get("estimator"), e.get("k")) == (spec.name, spec.k) and \
+                (spec.name != "mle" or (e.get("normalization"), e.get("aggregate"))
+                 == (spec.normalization, spec.aggregate)):
+            return e
+    return None
 
 
 def read_revisions(path: str | os.PathLike) -> list[dict]:
@@ -96,33 +121,40 @@ def _read_json(path: Path) -> dict | None:
         raise InputError(f"{path}: unreadable result: {e}") from e
 
 
+def _as_specs(estimators) -> list:
+    from .estimators import EstimatorSpec, parse_spec
+    return [e if isinstance(e, EstimatorSpec) else parse_spec(f"{e[0]}:{e[1]}") for e in estimators]
+
+
 def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int],
-              estimators: list[tuple[str, int]], geometry: bool = True,
-              baseline: bool = False) -> list[dict]:
+              estimators: list, geometry: bool = True, baseline: bool = False,
+              tensors: list[str] = ("embed_in",)) -> list[dict]:
     """Build the summary rows of a sweep from its result directory.
 
     Parameters
     ----------
     results_dir : path
         The sweep's ``results/`` directory (``<model slug>/revisions.tsv`` and
-        ``<model slug>/<revision>/id-<estimator>-k<k>.json``, ``geometry.json``).
+        ``<model slug>/<tensor>/<revision>/measure.json``).
     models : list of str
         Models as given in the config (Hub ids or local directories).
     steps : list of int
         Requested steps.
-    estimators : list of (name, k)
+    estimators : list of EstimatorSpec (or (name, k) pairs: MLE in the default convention)
         Requested estimators.
     geometry : bool
-        Join ``geometry.json`` columns.
+        Join the geometry columns of ``measure.json``.
     baseline : bool
-        Join ``baseline_id``: the ``id`` of ``<model slug>/baseline-<estimator>-k<k>.json``
-        (N(0, I) samples shaped like the model's last measured checkpoint); ``None`` if absent.
+        Join ``baseline_id``: the matching estimate of ``<model slug>/<tensor>/baseline.json``
+        (N(0, I) samples shaped like the last measured checkpoint); ``None`` if absent.
+    tensors : list of str
+        Tensors swept, as in the config (``embed_in``, ``embed_out``, ...).
 
     Returns
     -------
     list of dict
-        Rows keyed by :data:`COLUMNS` (+ :data:`GEOMETRY_COLUMNS`, + :data:`BASELINE_COLUMNS`);
-        absent values are ``None``.
+        One row per model x tensor x step x estimator, keyed by :data:`COLUMNS`
+        (+ :data:`GEOMETRY_COLUMNS`, + :data:`BASELINE_COLUMNS`); absent values are ``None``.
         A result file not written yet gives ``status=pending``.
 
     Raises
@@ -131,41 +163,52 @@ def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int
         A revision table or result file is missing or unreadable.
     """
     root = Path(results_dir)
+    specs = _as_specs(estimators)
     out = []
     for model in models:
-        listing = read_revisions(root / model_slug(model) / "revisions.tsv")
+        slug = model_slug(model)
+        listing = read_revisions(root / slug / "revisions.tsv")
         by_step, dups = revisions_by_step(listing), duplicate_steps(listing)
-        base_id = {}
-        for name, k in estimators if baseline else []:
-            res = _read_json(root / model_slug(model) / f"baseline-{name}-k{k}.json")
-            base_id[(name, k)] = (res or {}).get("id")
-        for step in steps:
-            rev = by_step.get(step)
-            geo = None
-            if rev is not None and rev["status"] == "ok" and geometry:
-                geo = _read_json(root / model_slug(model) / rev["revision"] / "geometry.json")
-            for name, k in estimators:
-                row = dict.fromkeys(COLUMNS + (GEOMETRY_COLUMNS if geometry else [])
-                                    + (BASELINE_COLUMNS if baseline else []))
-                row.update(model=model, step=step, estimator=name, k=k, status="missing")
-                if rev is not None:
-                    row.update(revision=rev["revision"], commit=rev["commit"] or None,
-                               file=rev["file"] or None, blob_sha256=rev["blob_sha256"] or None,
-                               status=rev["status"], duplicate_of=dups.get(step))
+        for tensor in tensors:
+            base = _read_json(baseline_path(root, slug, tensor)) if baseline else None
+            for step in steps:
+                rev = by_step.get(step)
+                res = None
                 if rev is not None and rev["status"] == "ok":
-                    est = _read_json(root / model_slug(model) / rev["revision"] / f"id-{name}-k{k}.json")
-                    if est is None or (geometry and geo is None):
-                        row["status"] = "pending"
-                    for key in ESTIMATE_KEYS:
-                        row[key] = (est or {}).get(key)
-                    if est and est.get("shape"):
-                        row["d"] = est["shape"][-1]
-                    for key in GEOMETRY_COLUMNS if geometry else []:
-                        row[key] = (geo or {}).get(key)
-                if baseline:
-                    row["baseline_id"] = base_id[(name, k)]
-                out.append(row)
+                    res = _read_json(measure_path(root, slug, tensor, rev["revision"]))
+                for spec in specs:
+                    out.append(_row(model, tensor, step, spec, rev, res, dups, geometry,
+                                    base if baseline else False))
     return out
+
+
+def _row(model, tensor, step, spec, rev, res, dups, geometry, base) -> dict:
+    """One summary row (see :func:`summarize`); ``base`` False = no baseline column."""
+    row = dict.fromkeys(COLUMNS + (GEOMETRY_COLUMNS if geometry else [])
+                        + (BASELINE_COLUMNS if base is not False else []))
+    row.update(model=model, tensor=tensor, step=step, estimator=spec.name, k=spec.k,
+               normalization=spec.normalization, aggregate=spec.aggregate, status="missing")
+    if rev is not None:
+        row.update(revision=rev["revision"], commit=rev["commit"] or None,
+                   file=rev["file"] or None, blob_sha256=rev["blob_sha256"] or None,
+                   status=rev["status"], duplicate_of=dups.get(step))
+    if rev is not None and rev["status"] == "ok":
+        est = find_estimate((res or {}).get("estimates"), spec)
+        if est is None or (geometry and not (res or {}).get("geometry")):
+            row["status"] = "pending"
+        for key in ESTIMATE_KEYS:
+            row[key] = (est or {}).get(key)
+        for key in MEASURE_KEYS:
+            row[key] = (res or {}).get(key)
+        prov = (res or {}).get("provenance") or {}
+        row.update(tensor_name=prov.get("tensor"), dtype=prov.get("dtype"))
+        if prov.get("shape"):
+            row["d"] = prov["shape"][-1]
+        for key in GEOMETRY_COLUMNS if geometry else []:
+            row[key] = ((res or {}).get("geometry") or {}).get(key)
+    if base is not False:
+        row["baseline_id"] = (find_estimate((base or {}).get("estimates"), spec) or {}).get("id")
+    return row
 
 
 def _cell(value) -> str:
@@ -207,7 +250,7 @@ def _parse(key: str, value: str | None):
     if value is None or value == "":
         return None
     if key in ("model", "revision", "commit", "estimator", "status", "file", "blob_sha256",
-               "tensor", "dtype"):
+               "tensor", "tensor_name", "dtype", "normalization", "aggregate"):
         return value
     try:
         return int(value)
@@ -216,3 +259,26 @@ def _parse(key: str, value: str | None):
             return float(value)
         except ValueError:
             return value
+
+
+def read_measure_extras(results_dir, rows: list[dict], lid_key: str | None) -> dict:
+    """Per (model, tensor, step) of the ``ok`` rows: ``id_vs_k`` from ``measure.json`` and, when
+    ``lid_key`` is given, the finite per-token values ``lid_key`` of ``lid.npz`` (for the
+    figures; missing files are skipped)."""
+    import numpy as np
+
+    out: dict = {}
+    for r in rows:
+        key = (r["model"], r["tensor"], r["step"])
+        if r["status"] != "ok" or key in out or not r.get("revision"):
+            continue
+        d = Path(results_dir) / model_slug(r["model"]) / r["tensor"] / r["revision"]
+        res = _read_json(d / "measure.json") or {}
+        lid = None
+        if lid_key and (d / "lid.npz").is_file():
+            with np.load(d / "lid.npz") as z:
+                if lid_key in z.files:
+                    v = z[lid_key]
+                    lid = v[np.isfinite(v)]
+        out[key] = {"id_vs_k": res.get("id_vs_k"), "lid": lid}
+    return out

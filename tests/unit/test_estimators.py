@@ -253,7 +253,7 @@ def test_classes_store_params_fit_returns_self_and_accept_a_knn():
     X[[50, 51]] = X[10]  # duplicates: row_index_ points at first occurrences
     m = MLE(k=6, normalization="k", aggregate="median", bootstrap=50, seed=3)
     assert m.get_params() == {"k": 6, "normalization": "k", "aggregate": "median", "bootstrap": 50,
-                              "seed": 3, "device": "auto", "precision": "bf16"}
+                              "seed": 3, "device": "auto", "precision": None, "engine": None}
     assert not hasattr(m, "dimension_")
     assert m.fit(X) is m
     assert m.get_params()["k"] == 6  # fit never changes params

@@ -29,8 +29,11 @@ def test_config_yaml_is_the_paper_sweep():
     assert list(sweep.models.values()) == PAPER_MODELS
     expected = list(range(1000, 10001, 1000)) + list(range(15000, 140001, 5000)) + [143000]
     assert sweep.steps == expected and len(expected) == 37
-    assert sweep.estimators == [("mle", 10), ("mle", 5), ("twonn", 2)]
-    assert sweep.config["tensor"] == "embed_in"
+    assert [(e.name, e.k) for e in sweep.estimators] == [("mle", 10), ("mle", 5), ("twonn", 2)]
+    assert [e.full for e in sweep.estimators] == ["mle:10:k-1:harmonic", "mle:5:k-1:harmonic", "twonn"]
+    assert sweep.tensors == ["embed_in"] and "tensor" not in sweep.config
+    assert (sweep.config["bootstrap"], sweep.config["k_curve"], sweep.config["sample"],
+            sweep.config["seed"]) == (200, 32, None, 0)
     text = (REPO / "config.yaml").read_text()
     for size in ("31m", "2.8b", "6.9b", "12b"):  # listed, commented
         assert f"# - EleutherAI/pythia-{size}\n" in text
@@ -52,7 +55,7 @@ def test_command_line_strings_are_coerced():
     assert over["steps"][0] == "1000"
     sweep = prepare(**over)
     assert sweep.steps == [1000, 2000, 5000, 6000, 7000]
-    assert sweep.estimators == [("mle", 7)]
+    assert [(e.name, e.k) for e in sweep.estimators] == [("mle", 7)]
     assert sweep.config["geometry"] is False and sweep.config["gpu"] == 1
 
 
@@ -72,6 +75,19 @@ def test_command_line_strings_are_coerced():
     ({"gpu": 1, "device": "cpu"}, "gpu"),
     ({"demo": {"runs": ["sgd"]}}, "demo.runs[0]"),
     ({"demo": {"seeds": 1}}, "demo.seeds"),
+    ({"estimators": [{"name": "mle", "k": 5, "normalization": "k-3"}]}, "estimators[0].normalization"),
+    ({"estimators": [{"name": "mle", "k": 5, "aggregate": "mode"}]}, "estimators[0].aggregate"),
+    ({"estimators": [{"name": "mle", "k": 2, "normalization": "k-2"}]}, "estimators[0]"),
+    ({"estimators": [{"name": "twonn", "aggregate": "mean"}]}, "estimators[0]"),
+    ({"estimators": [{"name": "mle", "k": 5}, {"name": "mle", "k": 5, "normalization": "k-1"}]},
+     "estimators[1]"),
+    ({"tensors": []}, "tensors"),
+    ({"tensors": ["embed in"]}, "tensors[0]"),
+    ({"bootstrap": -1}, "bootstrap"),
+    ({"k_curve": 1}, "k_curve"),
+    ({"sample": 1}, "sample"),
+    ({"sample": 20}, "sample"),  # fewer rows than the k-curve's 32 neighbours
+    ({"seed": -1}, "seed"),
 ])
 def test_errors_name_the_bad_key(overrides, key):
     with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
@@ -81,7 +97,7 @@ def test_errors_name_the_bad_key(overrides, key):
 def test_defaults_are_filled():
     raw = {"models": ["EleutherAI/pythia-14m"], "steps": [1000]}
     c = cfg.prepare(raw, SCHEMA).config
-    assert c["estimators"] == [{"name": "mle", "k": 10}] and c["tensor"] == "embed_in"
+    assert c["estimators"] == [{"name": "mle", "k": 10}] and c["tensors"] == ["embed_in"]
     assert c["geometry"] is True and c["demo"] == {"runs": ["adam", "coupled_adam"],
                                                     "train_steps": 600, "seed": 0}
     assert c["baseline"] is True
@@ -132,3 +148,18 @@ def test_snakemake_reports_a_bad_key_at_parse_time(tmp_path):
     good = dry_run('models=["EleutherAI/pythia-14m"]', "steps=[1000,2000]")
     assert good.returncode == 0, good.stderr[-2000:]
     assert "list_revisions" in good.stdout
+
+
+def test_tensors_list_or_one_tensor_and_conventions():
+    sweep = prepare(tensors=["embed_in", "embed_out"])
+    assert sweep.tensors == ["embed_in", "embed_out"]
+    assert prepare(tensor="embed_out").tensors == ["embed_out"]  # the single key still works
+    assert prepare(tensors=["embed_in", "embed_out"], tensor="embed_out").tensors == ["embed_out"]
+    sweep = prepare(estimators=[{"name": "mle", "k": 10, "normalization": "k", "aggregate": "mean"},
+                                {"name": "mle", "k": 10}, {"name": "twonn"}],
+                    bootstrap=0, k_curve=0, sample=1000, seed=3, geometry=False)
+    assert [e.full for e in sweep.estimators] == ["mle:10:k:mean", "mle:10:k-1:harmonic", "twonn"]
+    assert sweep.measure_args() == (
+        "--estimator mle:10:k:mean --estimator mle:10:k-1:harmonic --estimator twonn"
+        " --normalization k --aggregate mean --k-curve 0 --bootstrap 0 --seed 3 --sample 1000"
+        " --no-geometry")

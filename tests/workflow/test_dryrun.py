@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Once list_revisions has run against the Hub stand-in, a dry-run of the real config.yaml
-schedules 6 models x 37 steps of fetches (and 3 estimates + 1 geometry job per checkpoint, and
-one random baseline per model x estimator)."""
+schedules 6 models x 37 steps of fetches, one measure_checkpoint per checkpoint (every estimator
+and the geometry from one kNN; 1131 jobs before issue 12, 453 now) and one random baseline per
+model x tensor; with both tensors, twice the per-checkpoint jobs."""
 from __future__ import annotations
 
 import pytest
@@ -33,8 +34,12 @@ def test_dry_run_schedules_the_paper_sweep(tmp_path):
     proc = snakemake(wd, "-n", env=env)
     counts = job_counts(proc.stdout)
     assert counts.get("fetch_embedding") == 6 * 37, counts
-    assert counts.get("estimate_id") == 6 * 37 * 3, counts
-    assert counts.get("measure_geometry") == 6 * 37, counts
-    assert counts.get("estimate_baseline") == 6 * 3, counts
-    assert counts.get("total") == 6 * 37 * 5 + 6 * 3 + 3, counts  # + summarize, plot, all
+    assert counts.get("measure_checkpoint") == 6 * 37, counts
+    assert "estimate_id" not in counts and "measure_geometry" not in counts, counts
+    assert counts.get("estimate_baseline") == 6, counts
+    assert counts.get("total") == 6 * 37 * 2 + 6 + 3 == 453, counts  # + summarize, plot, all
     assert "list_revisions" not in counts and counts.get("summarize_sweep") == 1, counts
+
+    both = job_counts(snakemake(wd, "-n", "--config", "tensors=[embed_in,embed_out]", env=env).stdout)
+    assert both.get("fetch_embedding") == both.get("measure_checkpoint") == 2 * 6 * 37, both
+    assert both.get("estimate_baseline") == 2 * 6 and both.get("total") == 2 * (6 * 37 * 2 + 6) + 3, both

@@ -40,12 +40,13 @@ def test_local_run_directory_sweep(tmp_path):
         assert r["commit"] == hashlib.sha256(blob).hexdigest() and r["model"] == str(run)
         assert r["n"] == 80 and 1 < r["id"] < 24
     slug = "local--" + "-".join(p.replace(" ", "_") for p in run.parts[1:])
-    assert (wd / "results" / slug / "step100/embedding.safetensors").is_file()
+    assert (wd / "results" / slug / "embed_in/step100/embedding.safetensors").is_file()
+    assert (wd / "results" / slug / "embed_in/step100/lid.npz").is_file()
 
-    # estimate_id asks for memory/time from its input's size, and GPUs when the config says so
-    proc = snakemake(wd, "-n", "-p", "--forcerun", "estimate_id", "--config", "gpu=1", env=env)
-    size_mb = (wd / "results" / slug / "step0/embedding.safetensors").stat().st_size / 2**20
-    res = re.findall(r"rule estimate_id:.*?resources: ([^\n]*)", proc.stdout, re.S)
+    # measure_checkpoint asks for memory/time from its input's size, and GPUs when the config says so
+    proc = snakemake(wd, "-n", "-p", "--forcerun", "measure_checkpoint", "--config", "gpu=1", env=env)
+    size_mb = (wd / "results" / slug / "embed_in/step0/embedding.safetensors").stat().st_size / 2**20
+    res = re.findall(r"rule measure_checkpoint:.*?resources: ([^\n]*)", proc.stdout, re.S)
     assert len(res) == 2, proc.stdout[-3000:]
     assert f"mem_mb={estimate_mem_mb(size_mb)}" in res[0] and "gpu=1" in res[0], res[0]
     assert f"runtime={estimate_runtime_min(size_mb)}" in res[0], res[0]

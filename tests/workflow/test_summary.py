@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from embdim.config import model_slug
@@ -38,15 +39,23 @@ def results(tmp_path):
         "main\t\t" + "f" * 40 + "\tmodel.safetensors\t" + "1" * 64 + "\tok\n",
     ]))
     for step, idv in ((1000, 20.5), (2000, 21.25)):
-        r = d / f"step{step}"
-        r.mkdir()
-        for est, k, scale in (("mle", 10, 1.0), ("twonn", 2, 0.5)):
-            (r / f"id-{est}-k{k}.json").write_text(json.dumps({
-                "estimator": est, "k": k, "id": idv * scale, "ed": 512.0, "redundancy": 0.9,
-                "n": 50304, "n_unique": 50277, "tensor": "gpt_neox.embed_in.weight", "dtype": "F16",
-                "shape": [50304, 512]}))
-        (r / "geometry.json").write_text(json.dumps({"mean_cosine": step / 1e4, "isotropy": 0.5,
-                                                     "n": 50304, "d": 512}))
+        r = d / "embed_in" / f"step{step}"
+        r.mkdir(parents=True)
+        estimates = [{"estimator": est, "k": k, "normalization": norm, "aggregate": agg,
+                      "id": idv * scale, "redundancy": 0.9, "ci_low": idv * scale - 1,
+                      "ci_high": idv * scale + 1, "se": 0.5, "bootstrap": 200,
+                      "id_mean": idv * scale + 2 if est == "mle" else None, "id_median": None}
+                     for est, k, norm, agg, scale in (("mle", 10, "k-1", "harmonic", 1.0),
+                                                      ("twonn", 2, None, None, 0.5))]
+        (r / "measure.json").write_text(json.dumps({
+            "n": 50304, "n_unique": 50277, "ed": 512, "estimates": estimates,
+            "id_vs_k": {"k": [2, 3, 4], "id": [idv + 3, idv + 2, idv + 1],
+                        "normalization": "k-1", "aggregate": "harmonic"},
+            "geometry": {"mean_cosine": step / 1e4, "isotropy": 0.5, "n": 50304, "d": 512},
+            "provenance": {"tensor": "gpt_neox.embed_in.weight", "dtype": "F16",
+                           "shape": [50304, 512]}}))
+        np.savez(r / "lid.npz", lid_k10=np.linspace(idv - 5, idv + 5, 300),
+                 twonn_mu=np.linspace(1, 2, 300), row=np.arange(300), unique_of=np.arange(300))
     return tmp_path / "results"
 
 
@@ -62,6 +71,23 @@ def test_rows_statuses_duplicates_and_geometry(results):
     assert got[(2000, "mle")]["commit"] == "b" * 40 and got[(2000, "mle")]["d"] == 512
     assert got[(2000, "mle")]["mean_cosine"] == 0.2 and got[(1000, "twonn")]["mean_cosine"] == 0.1
     assert got[(4000, "mle")]["revision"] is None and got[(4000, "mle")]["id"] is None
+    one = got[(1000, "mle")]
+    assert (one["tensor"], one["tensor_name"], one["normalization"], one["aggregate"]) == (
+        "embed_in", "gpt_neox.embed_in.weight", "k-1", "harmonic")
+    assert (one["ci_low"], one["ci_high"], one["se"], one["id_mean"]) == (19.5, 21.5, 0.5, 22.5)
+    assert got[(1000, "twonn")]["normalization"] is None
+
+
+def test_rows_per_tensor_and_convention(results):
+    from embdim.estimators import parse_spec
+
+    specs = [parse_spec("mle:10"), parse_spec("mle:10:k:mean"), parse_spec("twonn")]
+    rows = summarize(results, [MODEL], [1000, 2000], specs, tensors=["embed_in", "embed_out"])
+    assert len(rows) == 2 * 2 * 3  # model x tensor x step x estimator
+    by = {(r["tensor"], r["step"], r["normalization"], r["estimator"]): r for r in rows}
+    assert by[("embed_in", 1000, "k-1", "mle")]["status"] == "ok"
+    assert by[("embed_in", 1000, "k", "mle")]["status"] == "pending"  # not in measure.json
+    assert by[("embed_out", 2000, None, "twonn")]["status"] == "pending"  # not measured
 
 
 def test_tsv_round_trip(results, tmp_path):
@@ -79,7 +105,7 @@ def test_summarize_cli(results, tmp_path):
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["n_rows"] == 4 and res["status_counts"] == {"ok": 2, "no-weights": 1, "missing": 1}
-    assert res["duplicates"] == 1 and out.read_text().startswith("model\tstep\trevision\t")
+    assert res["duplicates"] == 1 and out.read_text().startswith("model\ttensor\tstep\trevision\t")
     bad = embdim("summarize", str(results), "--model", MODEL, "--steps", "x", "--estimator", "mle:10")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     nolist = embdim("summarize", str(results), "--model", "EleutherAI/other", "--steps", "1",
@@ -90,11 +116,12 @@ def test_summarize_cli(results, tmp_path):
 def test_plot_cli_writes_every_figure(results, tmp_path):
     rows = summarize(results, [MODEL], [1000, 2000, 3000, 4000], [("mle", 10), ("twonn", 2)])
     write_tsv(rows, tmp_path / "s.tsv")
-    proc = embdim("plot", str(tmp_path / "s.tsv"), "--out-dir", str(tmp_path / "plots"), "--json")
+    proc = embdim("plot", str(tmp_path / "s.tsv"), "--results", str(results),
+                  "--out-dir", str(tmp_path / "plots"), "--json")
     assert proc.returncode == 0, proc.stderr
     files = json.loads(proc.stdout)["files"]
-    assert sorted(files) == sorted(str(tmp_path / "plots" / f"{n}.{e}") for n in FIGURES
-                                   for e in ("png", "svg"))
+    assert sorted(files) == sorted(str(tmp_path / "plots" / "embed_in" / f"{n}.{e}")
+                                   for n in FIGURES for e in ("png", "svg"))
     for f in files:
         data = open(f, "rb").read()
         assert len(data) > 5000 and (data[:4] == b"\x89PNG" or b"<svg" in data[:2000])
@@ -107,7 +134,7 @@ def test_plots_survive_a_sweep_with_nothing_measured(tmp_path):
     write_tsv(rows, tmp_path / "s.tsv")
     proc = embdim("plot", str(tmp_path / "s.tsv"), "--out-dir", str(tmp_path / "p"), "--format", "png")
     assert proc.returncode == 0, proc.stderr
-    assert len(list((tmp_path / "p").glob("*.png"))) == len(FIGURES)
+    assert len(list((tmp_path / "p" / "embed_in").glob("*.png"))) == len(FIGURES)
 
 
 def test_models_are_coloured_in_size_order():
@@ -121,10 +148,12 @@ def test_models_are_coloured_in_size_order():
 
 
 def _write_baselines(results, model, values):
-    d = results / model_slug(model)
-    for (est, k), idv in values.items():
-        (d / f"baseline-{est}-k{k}.json").write_text(json.dumps({
-            "n": 50277, "dim": 512, "k": k, "estimator": est, "seed": 0, "id": idv}))
+    d = results / model_slug(model) / "embed_in"
+    estimates = [{"estimator": est, "k": k, "normalization": "k-1" if est == "mle" else None,
+                  "aggregate": "harmonic" if est == "mle" else None, "id": idv}
+                 for (est, k), idv in values.items()]
+    (d / "baseline.json").write_text(json.dumps({"n": 50277, "dim": 512, "seed": 0,
+                                                 "estimates": estimates}))
 
 
 def test_baseline_id_joined_per_model_and_estimator(results):
@@ -175,3 +204,22 @@ def test_no_baseline_no_marker(results):
     fig = final_id_vs_size(summarize(results, [MODEL], [1000], [("mle", 10)]))
     assert BASELINE_LABEL not in fig.axes[0].get_legend_handles_labels()[1]
     plt.close(fig)
+
+
+def test_ci_bands_lid_histograms_and_id_vs_k(results):
+    from embdim.plots import id_vs_k, id_vs_step, lid_histograms
+    from embdim.summary import read_measure_extras
+
+    rows = summarize(results, [MODEL], [1000, 2000, 3000], [("mle", 10), ("twonn", 2)])
+    fig = id_vs_step(rows)
+    assert len(fig.axes[0].collections) == 2  # one CI band per estimator
+    assert "embed_in" in fig._suptitle.get_text()
+    extras = read_measure_extras(results, rows, "lid_k10")
+    assert sorted(k[2] for k in extras) == [1000, 2000] and len(extras[(MODEL, "embed_in", 1000)]["lid"]) == 300
+    h = lid_histograms(rows, extras)
+    assert [t.get_text() for t in h.axes[0].get_legend().get_texts()] == ["step 1000", "step 2000"]
+    assert "k-1, harmonic" in h._suptitle.get_text()
+    c = id_vs_k(rows, extras)
+    assert [ln.get_ydata().tolist() for ln in c.axes[0].lines] == [[23.5, 22.5, 21.5], [24.25, 23.25, 22.25]]
+    for f in (fig, h, c):
+        plt.close(f)

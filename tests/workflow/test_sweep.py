@@ -25,8 +25,8 @@ from tests.workflow.conftest import (TINY_CONFIG, check_summary, make_workdir, r
 
 pytestmark = pytest.mark.slow
 EMBED = "gpt_neox.embed_in.weight"
-RESULT_GLOBS = ("*/revisions.tsv", "*/step*/embedding.safetensors", "*/step*/id-*.json",
-                "*/step*/geometry.json")
+RESULT_GLOBS = ("*/revisions.tsv", "*/*/step*/embedding.safetensors", "*/*/step*/measure.json",
+                "*/*/step*/lid.npz", "*/*/baseline.json")
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +49,25 @@ def test_summary_rows(hub, full_run):
     wd, _ = full_run
     rows = read_summary(wd / "results/summary.tsv")
     assert len(rows) == 2 * 4 * 2  # models x steps x estimators
-    required = ["model", "step", "revision", "commit", "estimator", "k", "id", "ed", "redundancy",
-                "n", "n_unique", "status", "duplicate_of"]
+    required = ["model", "tensor", "step", "revision", "commit", "estimator", "k", "normalization",
+                "aggregate", "id", "ci_low", "ci_high", "se", "ed", "redundancy", "n", "n_unique",
+                "status", "duplicate_of"]
     assert list(rows[0])[:len(required)] == required
     check_summary(rows, hub.fixtures, [("mle", 5), ("twonn", 2)])
     # pythia-70m step4000 is a byte copy of step3000; nothing else is a duplicate
     dups = {(r["model"], r["step"]): r["duplicate_of"] for r in rows if r["duplicate_of"] is not None}
     assert dups == {("EleutherAI/pythia-70m", 4000): 3000}
     assert [r["status"] for r in rows].count("missing") == 2
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert all(r["ci_low"] < r["id"] < r["ci_high"] and r["se"] > 0 for r in ok)
+    assert {r["tensor"] for r in rows} == {"embed_in"}
+    assert {(r["normalization"], r["aggregate"]) for r in ok} == {("k-1", "harmonic"), (None, None)}
 
 
 def test_plots_and_report(full_run):
     wd, env = full_run
-    plots = sorted((wd / "results/plots").iterdir())
-    assert {p.suffix for p in plots} == {".png", ".svg"} and len(plots) == 12
+    plots = sorted((wd / "results/plots/embed_in").iterdir())
+    assert {p.suffix for p in plots} == {".png", ".svg"} and len(plots) == 16
     for p in plots:
         data = p.read_bytes()
         assert len(data) > 5000, p
@@ -70,28 +75,31 @@ def test_plots_and_report(full_run):
     snakemake(wd, "--report", "report.html", env=env)
     html = (wd / "report.html").read_text(errors="replace")
     assert len(html) > 100_000 and "final_id_vs_size" in html and "summary.tsv" in html
+    assert "lid_histograms" in html and "id_vs_k" in html
 
 
 def test_random_baselines(hub, full_run):
-    """Per model x estimator: N(0, I) shaped like the last measured step (step4000 for both;
-    pythia-14m lacks step3000), its ID joined as baseline_id and drawn in final_id_vs_size."""
+    """Per model x tensor, every estimator: N(0, I) shaped like the last measured step
+    (step4000 for both; pythia-14m lacks step3000), its ID joined as baseline_id and drawn in
+    final_id_vs_size."""
     wd, _ = full_run
     rows = read_summary(wd / "results/summary.tsv")
     for repo, revisions in hub.fixtures.items():
         x = revisions["step4000"]["tensors"][EMBED].array().astype(np.float32)
         n_unique, dim = len(np.unique(x, axis=0)), x.shape[1]
         assert n_unique < x.shape[0]  # the fixture pads duplicate rows: n_unique, not n, counts
-        for est, k in (("mle", 5), ("twonn", 2)):
-            path = wd / f"results/{model_slug(repo)}/baseline-{est}-k{k}.json"
-            res = json.loads(path.read_text())
-            assert (res["n"], res["dim"], res["estimator"], res["k"], res["seed"]) == \
-                (n_unique, dim, est, k, 0)
-            ref = random_baseline(n_unique, dim, k=k, estimator=est, seed=0, device="cpu")
-            assert res["id"] == pytest.approx(ref["id"], rel=1e-6)
-            joined = {r["baseline_id"] for r in rows if r["model"] == repo and r["estimator"] == est}
-            assert joined == {res["id"]}
+        res = json.loads((wd / f"results/{model_slug(repo)}/embed_in/baseline.json").read_text())
+        assert (res["n"], res["dim"], res["seed"]) == (n_unique, dim, 0)
+        assert [(e["estimator"], e["k"]) for e in res["estimates"]] == [("mle", 5), ("twonn", 2)]
+        for e in res["estimates"]:
+            ref = random_baseline(n_unique, dim, k=e["k"], estimator=e["estimator"], seed=0,
+                                  device="cpu")
+            assert e["id"] == pytest.approx(ref["id"], rel=1e-6)
+            joined = {r["baseline_id"] for r in rows
+                      if r["model"] == repo and r["estimator"] == e["estimator"]}
+            assert joined == {e["id"]}
     for ext in ("png", "svg"):
-        plot = wd / f"results/plots/final_id_vs_size.{ext}"
+        plot = wd / f"results/plots/embed_in/final_id_vs_size.{ext}"
         assert plot.stat().st_mtime_ns >= (wd / "results/summary.tsv").stat().st_mtime_ns
 
 
@@ -121,7 +129,7 @@ def test_resume_after_sigkill(hub, full_run, tmp_path):
                             start_new_session=True)  # own process group: the kill reaches its jobs
     deadline = time.time() + 300
     try:
-        while len(list((wd / "results").glob("*/step*/id-*.json"))) < 3:
+        while len(list((wd / "results").glob("*/*/step*/measure.json"))) < 3:
             assert proc.poll() is None, "the sweep ended before it could be interrupted"
             assert time.time() < deadline, "no estimate finished within 300 s"
             time.sleep(0.1)
@@ -130,7 +138,7 @@ def test_resume_after_sigkill(hub, full_run, tmp_path):
         proc.wait()
     assert not (wd / "results/summary.tsv").exists(), "killed too late to test resuming"
     done = _finished(wd)
-    assert any(p.name.startswith("id-") for p in done)
+    assert any(p.name == "measure.json" for p in done)
 
     time.sleep(0.05)  # a recomputed file would get a later mtime
     for line in readme_block("Resuming"):
@@ -143,4 +151,4 @@ def test_resume_after_sigkill(hub, full_run, tmp_path):
     assert not recomputed, f"finished outputs were recomputed: {recomputed}"
     full = full_run[0]
     assert (wd / "results/summary.tsv").read_text() == (full / "results/summary.tsv").read_text()
-    assert len(list((wd / "results/plots").glob("*.png"))) == 6
+    assert len(list((wd / "results/plots/embed_in").glob("*.png"))) == 8

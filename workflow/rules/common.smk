@@ -12,6 +12,8 @@ SWEEP = embdim_config.prepare(
     config, workflow.source_path("../schemas/config.schema.yaml")
 )
 config.update(SWEEP.config)
+# what was swept (a single `tensor:` replaces the list)
+config["tensors"] = SWEEP.tensors
 
 # conda deployments install the package from this checkout (envs/embdim.post-deploy.sh).
 os.environ.setdefault("EMBDIM_SRC", str(workflow.basedir))
@@ -19,9 +21,8 @@ os.environ.setdefault("EMBDIM_SRC", str(workflow.basedir))
 
 wildcard_constraints:
     model="|".join(re.escape(slug) for slug in SWEEP.models),
+    tensor="|".join(re.escape(t) for t in SWEEP.tensors),
     revision="step[0-9]+",
-    estimator="|".join(embdim_config.ESTIMATORS),
-    k="[0-9]+",
 
 
 def final_outputs():
@@ -30,7 +31,12 @@ def final_outputs():
 
 
 def plot_files(ext=("png", "svg")):
-    return [f"results/plots/{name}.{e}" for name in PLOTS for e in ext]
+    return [
+        f"results/plots/{tensor}/{name}.{e}"
+        for tensor in SWEEP.tensors
+        for name in PLOTS
+        for e in ext
+    ]
 
 
 def revisions_input(wildcards):
@@ -51,37 +57,42 @@ def sweep_results(wildcards):
     """
     files = []
     for slug in SWEEP.models:
-        table = checkpoints.list_revisions.get(model=slug).output.tsv
-        for revision in requested_revisions(table, SWEEP.steps):
-            base = f"results/{slug}/{revision}"
-            files += [f"{base}/id-{name}-k{k}.json" for name, k in SWEEP.estimators]
-            if SWEEP.config["geometry"]:
-                files.append(f"{base}/geometry.json")
-        if SWEEP.config["baseline"] and requested_revisions(table, SWEEP.steps):
-            files += [baseline_file(slug, name, k) for name, k in SWEEP.estimators]
+        revisions = listed_revisions(slug)
+        for tensor in SWEEP.tensors:
+            files += [
+                f"results/{slug}/{tensor}/{rev}/measure.json" for rev in revisions
+            ]
+            if SWEEP.config["baseline"] and revisions:
+                files.append(f"results/{slug}/{tensor}/baseline.json")
     return files
 
 
-def baseline_file(slug, estimator, k):
-    return f"results/{slug}/baseline-{estimator}-k{k}.json"
+def lid_files(wildcards):
+    """Every checkpoint's lid.npz (the LID histograms of plot_dynamics)."""
+    return [
+        f"results/{slug}/{tensor}/{rev}/lid.npz"
+        for slug in SWEEP.models
+        for rev in listed_revisions(slug)
+        for tensor in SWEEP.tensors
+    ]
 
 
-def last_revision(wildcards):
-    """The model's last requested step that exists (after its list_revisions has run)."""
-    table = checkpoints.list_revisions.get(model=wildcards.model).output.tsv
-    revisions = requested_revisions(table, SWEEP.steps)
-    if not revisions:
-        raise ValueError(f"{wildcards.model}: no requested step to shape a baseline on")
-    return revisions[-1]
+def listed_revisions(slug):
+    """The model's requested revisions that exist (after its list_revisions has run)."""
+    table = checkpoints.list_revisions.get(model=slug).output.tsv
+    return requested_revisions(table, SWEEP.steps)
 
 
 def baseline_input(wildcards):
-    """The last step's estimate (its n_unique x ed is the baseline's shape) and embedding
+    """The last step's measurement (its n_unique x ed is the baseline's shape) and embedding
     (only its size, for the resources; ancient: a new fetch must not redo the baseline).
     """
-    base = f"results/{wildcards.model}/{last_revision(wildcards)}"
+    revisions = listed_revisions(wildcards.model)
+    if not revisions:
+        raise ValueError(f"{wildcards.model}: no requested step to shape a baseline on")
+    base = f"results/{wildcards.model}/{wildcards.tensor}/{revisions[-1]}"
     return {
-        "estimate": f"{base}/id-{wildcards.estimator}-k{wildcards.k}.json",
+        "measure": f"{base}/measure.json",
         "embedding": ancient(f"{base}/embedding.safetensors"),
     }
 
@@ -90,7 +101,8 @@ def summarize_args():
     """Command-line arguments of `embdim summarize` describing the requested sweep."""
     args = [f"--model {shlex.quote(m)}" for m in SWEEP.models.values()]
     args.append("--steps " + ",".join(map(str, SWEEP.steps)))
-    args += [f"--estimator {name}:{k}" for name, k in SWEEP.estimators]
+    args += [f"--tensor {shlex.quote(t)}" for t in SWEEP.tensors]
+    args += [f"--estimator {spec.full}" for spec in SWEEP.estimators]
     args.append("--geometry" if SWEEP.config["geometry"] else "--no-geometry")
     args.append("--baseline" if SWEEP.config["baseline"] else "--no-baseline")
     return " ".join(args)

@@ -25,15 +25,18 @@ rule summarize_sweep:
 
 rule plot_dynamics:
     input:
-        rules.summarize_sweep.output,
+        summary=rules.summarize_sweep.output,
+        lid=lid_files,
     output:
         [
             report(
-                f"results/plots/{name}.{ext}",
+                f"results/plots/{tensor}/{name}.{ext}",
                 caption=f"../report/{name}.rst",
                 category="Dynamics",
-                labels={"figure": name, "format": ext},
+                subcategory=tensor,
+                labels={"figure": name, "tensor": tensor, "format": ext},
             )
+            for tensor in SWEEP.tensors
             for name in PLOTS
             for ext in ("png", "svg")
         ],
@@ -44,4 +47,4 @@ rule plot_dynamics:
     conda:
         "../../envs/embdim.yaml"
     shell:
-        "embdim plot {input} --out-dir results/plots > {log} 2>&1"
+        "embdim plot {input.summary} --results results --out-dir results/plots > {log} 2>&1"

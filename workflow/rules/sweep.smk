@@ -1,4 +1,4 @@
-# Per-model and per-checkpoint rules: list the revisions, fetch one tensor, measure it.
+# Per-model and per-checkpoint rules: list the revisions, fetch each tensor, measure it.
 
 
 checkpoint list_revisions:
@@ -15,7 +15,7 @@ checkpoint list_revisions:
         "../../envs/embdim.yaml"
     params:
         model=model_arg,
-        tensor=config["tensor"],
+        tensor=SWEEP.tensors[0],
     shell:
         "embdim revisions {params.model:q} --tensor {params.tensor} --out {output.tsv} > {log} 2>&1"
 
@@ -26,12 +26,12 @@ rule fetch_embedding:
     input:
         ancient("results/{model}/revisions.tsv"),
     output:
-        "results/{model}/{revision}/embedding.safetensors",
+        "results/{model}/{tensor}/{revision}/embedding.safetensors",
     log:
-        json="logs/fetch_embedding/{model}/{revision}.json",
-        stderr="logs/fetch_embedding/{model}/{revision}.log",
+        json="logs/fetch_embedding/{model}/{tensor}/{revision}.json",
+        stderr="logs/fetch_embedding/{model}/{tensor}/{revision}.log",
     benchmark:
-        "benchmarks/fetch_embedding/{model}/{revision}.tsv"
+        "benchmarks/fetch_embedding/{model}/{tensor}/{revision}.tsv"
     retries: config["retries"]
     conda:
         "../../envs/embdim.yaml"
@@ -39,21 +39,23 @@ rule fetch_embedding:
         download=1,
     params:
         model=model_arg,
-        tensor=config["tensor"],
     shell:
-        "embdim fetch {params.model:q} --revision {wildcards.revision} --tensor {params.tensor}"
+        "embdim fetch {params.model:q} --revision {wildcards.revision} --tensor {wildcards.tensor}"
         " --out {output} --json > {log.json} 2> {log.stderr}"
 
 
-rule estimate_id:
+# Every estimator, its bootstrap interval, ID vs k, per-token LID and the geometry of one
+# checkpoint's tensor, from one read and one kNN (embdim measure).
+rule measure_checkpoint:
     input:
         rules.fetch_embedding.output,
     output:
-        "results/{model}/{revision}/id-{estimator}-k{k}.json",
+        json="results/{model}/{tensor}/{revision}/measure.json",
+        lid="results/{model}/{tensor}/{revision}/lid.npz",
     log:
-        "logs/estimate_id/{model}/{revision}/{estimator}-k{k}.log",
+        "logs/measure_checkpoint/{model}/{tensor}/{revision}.log",
     benchmark:
-        "benchmarks/estimate_id/{model}/{revision}/{estimator}-k{k}.tsv"
+        "benchmarks/measure_checkpoint/{model}/{tensor}/{revision}.tsv"
     conda:
         "../../envs/embdim.yaml"
     threads: config["threads"]
@@ -66,44 +68,26 @@ rule estimate_id:
         ),
         gpu=config["gpu"],
     params:
-        k=lambda wc: f"--k {wc.k}" if wc.estimator == "mle" else "",
+        args=SWEEP.measure_args(),
         device=config["device"],
     shell:
-        "OMP_NUM_THREADS={threads} embdim estimate {input} --estimator {wildcards.estimator}"
-        " {params.k} --device {params.device} --out {output} > {log} 2>&1"
-
-
-rule measure_geometry:
-    input:
-        rules.fetch_embedding.output,
-    output:
-        "results/{model}/{revision}/geometry.json",
-    log:
-        "logs/measure_geometry/{model}/{revision}.log",
-    benchmark:
-        "benchmarks/measure_geometry/{model}/{revision}.tsv"
-    conda:
-        "../../envs/embdim.yaml"
-    threads: config["threads"]
-    resources:
-        mem_mb=lambda wc, input, attempt: embdim_config.estimate_mem_mb(
-            input.size_mb, attempt
-        ),
-    shell:
-        "OMP_NUM_THREADS={threads} embdim geometry {input} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} embdim measure {input} {params.args}"
+        " --device {params.device} --threads {threads}"
+        " --out {output.json} --lid-out {output.lid} > {log} 2>&1"
 
 
 # N(0, I) samples shaped like the model's last measured checkpoint (n_unique x ed), measured
-# like it: the ID the estimator reports for structureless data of that size (plot_dynamics).
+# like it under every estimator from one kNN: the ID the estimators report for structureless
+# data of that size (plot_dynamics).
 rule estimate_baseline:
     input:
         unpack(baseline_input),
     output:
-        "results/{model}/baseline-{estimator}-k{k}.json",
+        "results/{model}/{tensor}/baseline.json",
     log:
-        "logs/estimate_baseline/{model}/{estimator}-k{k}.log",
+        "logs/estimate_baseline/{model}/{tensor}.log",
     benchmark:
-        "benchmarks/estimate_baseline/{model}/{estimator}-k{k}.tsv"
+        "benchmarks/estimate_baseline/{model}/{tensor}.tsv"
     conda:
         "../../envs/embdim.yaml"
     threads: config["threads"]
@@ -116,10 +100,10 @@ rule estimate_baseline:
         ),
         gpu=config["gpu"],
     params:
-        k=lambda wc: f"--k {wc.k}" if wc.estimator == "mle" else "",
+        estimators=" ".join(f"--estimator {s.full}" for s in SWEEP.estimators),
         seed=0,
         device=config["device"],
     shell:
-        "OMP_NUM_THREADS={threads} embdim baseline random --like {input.estimate}"
-        " --estimator {wildcards.estimator} {params.k} --seed {params.seed}"
+        "OMP_NUM_THREADS={threads} embdim baseline random --like {input.measure}"
+        " {params.estimators} --seed {params.seed}"
         " --device {params.device} --out {output} > {log} 2>&1"

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from ..estimators import AGGREGATES, DEFAULT_SPECS, NORMALIZATIONS
+from ..knn import ENGINES
 
 EPILOG = """examples:
   embdim measure e.safetensors --json
@@ -61,8 +62,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="also compute the geometry of the distinct rows (default: yes)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="kNN device (default auto: cuda when available)")
-    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default="bf16",
-                   help="first tier of the kNN candidate search; results are exact either way")
+    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default=None,
+                   help="first tier of the kNN candidate search (see --knn-engine); results are "
+                        "exact either way")
+    p.add_argument("--knn-engine", choices=("auto",) + ENGINES, default=None,
+                   help="kNN candidate engine (default auto, as `embdim estimate`); results are "
+                        "exact with every engine")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the kNN (default: torch's own choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> dict:
     m = measure(X, specs, k_curve=args.k_curve, normalization=args.normalization,
                 aggregate=args.aggregate, bootstrap=args.bootstrap, sample=args.sample,
                 seed=args.seed, geometry=args.geometry, device=args.device,
-                precision=args.precision,
+                precision=args.precision, engine=args.knn_engine,
                 progress=_progress_bar(not args.json and sys.stderr.isatty()))
     result = m.result
     result["provenance"] = {"input": str(args.input), "tensor": meta.get("tensor"),

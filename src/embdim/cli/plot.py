@@ -7,18 +7,22 @@ import argparse
 from ..errors import InputError
 
 EPILOG = """example:
-  embdim plot results/summary.tsv --out-dir results/plots --format png,svg
+  embdim plot results/summary.tsv --results results --out-dir results/plots --format png,svg
 """
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "plot", help="draw ID/redundancy/geometry vs step from summary.tsv",
-        description="Writes id_vs_step, id_vs_step_log, id_vs_step_overlay, redundancy_vs_step, "
-                    "final_id_vs_size and geometry_vs_step in each format.",
+        description="Writes OUT_DIR/<tensor>/ id_vs_step, id_vs_step_log (with bootstrap CI "
+                    "bands), id_vs_step_overlay, redundancy_vs_step, final_id_vs_size, "
+                    "geometry_vs_step, lid_histograms and id_vs_k in each format.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("summary", metavar="SUMMARY_TSV", help="results/summary.tsv of a sweep")
     p.add_argument("--out-dir", required=True, help="directory for the figures")
+    p.add_argument("--results", default=None, metavar="RESULTS_DIR",
+                   help="the sweep's results/ directory: per-token LIDs (lid.npz) and ID vs k "
+                        "(measure.json) for lid_histograms and id_vs_k")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default png,svg)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, human=lambda r: "\n".join(r["files"]))
@@ -33,6 +37,6 @@ def run(args) -> dict:
     if bad or not formats:
         raise InputError(f"--format: unsupported {', '.join(bad) or 'empty list'} (use png, svg, pdf)")
     rows = read_summary(args.summary)
-    files = save_all(rows, args.out_dir, formats)
+    files = save_all(rows, args.out_dir, formats, results_dir=args.results)
     return {"summary": args.summary, "out_dir": args.out_dir, "files": files,
             "models": list(dict.fromkeys(r["model"] for r in rows))}

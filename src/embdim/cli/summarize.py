@@ -10,15 +10,16 @@ from ..errors import InputError
 
 EPILOG = """example:
   embdim summarize results --model EleutherAI/pythia-14m --steps 1000,2000,5000-10000:5000 \\
-      --estimator mle:10 --estimator twonn:2 --baseline --out results/summary.tsv
+      --tensor embed_in --tensor embed_out --estimator mle:10 --estimator twonn --baseline \\
+      --out results/summary.tsv
 """
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "summarize", help="gather per-checkpoint results into summary.tsv",
-        description="One row per model x step x estimator; missing steps get status=missing, "
-                    "byte-identical checkpoints duplicate_of=<earlier step>.",
+        description="One row per model x tensor x step x estimator; missing steps get "
+                    "status=missing, byte-identical checkpoints duplicate_of=<earlier step>.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", metavar="RESULTS_DIR", help="the sweep's results/ directory")
     p.add_argument("--model", action="append", required=True,
@@ -26,12 +27,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--steps", required=True,
                    help="comma-separated steps; START-STOP:EVERY is a range, stop inclusive")
     p.add_argument("--estimator", action="append", required=True, metavar="NAME:K",
-                   help="estimator and k, e.g. mle:10 or twonn:2 (repeatable)")
+                   help="estimator and k, e.g. mle:10, mle:10:k-2:mean or twonn (repeatable; "
+                        "MLE without a convention: k-1, harmonic)")
+    p.add_argument("--tensor", action="append", default=None,
+                   help="tensor swept, as in the config (repeatable; default embed_in)")
     p.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=True,
-                   help="join geometry.json columns (default: yes)")
+                   help="join the geometry columns of measure.json (default: yes)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False,
-                   help="join baseline_id from <model>/baseline-<estimator>-k<k>.json "
-                        "(default: no)")
+                   help="join baseline_id from <model>/<tensor>/baseline.json (default: no)")
     p.add_argument("--out", help="write the TSV here (atomically); default: print it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, human=human)
@@ -58,15 +61,11 @@ def parse_steps(text: str) -> list[int]:
     return expand_steps(items)
 
 
-def parse_estimator(text: str) -> tuple[str, int]:
-    """``mle:10`` / ``twonn:2`` / ``twonn`` -> (name, k), names from the estimator registry."""
-    from ..estimators import ESTIMATORS, resolve_k
+def parse_estimator(text: str):
+    """``mle:10`` / ``mle:10:k-2:mean`` / ``twonn:2`` / ``twonn`` -> EstimatorSpec (registry names)."""
+    from ..estimators import parse_spec
 
-    m = re.fullmatch(r"([a-z0-9_]+)(?::(\d+))?", text)
-    if not m or m.group(1) not in ESTIMATORS:
-        raise InputError(f"--estimator: expected NAME:K with NAME one of {', '.join(ESTIMATORS)}, "
-                         f"got {text!r}")
-    return m.group(1), resolve_k(m.group(1), None if m.group(2) is None else int(m.group(2)))
+    return parse_spec(text)
 
 
 def run(args) -> dict:
@@ -74,7 +73,7 @@ def run(args) -> dict:
 
     rows = summarize(args.results, args.model, parse_steps(args.steps),
                      [parse_estimator(e) for e in args.estimator], geometry=args.geometry,
-                     baseline=args.baseline)
+                     baseline=args.baseline, tensors=args.tensor or ["embed_in"])
     if args.out:
         write_tsv(rows, args.out)
     counts = Counter(r["status"] for r in rows)

@@ -324,7 +324,8 @@ class GlobalEstimator:
             if self.n_unique_ < k + 1:
                 raise InputError(f"{type(self).__name__} with k={k} needs at least {k + 1} unique "
                                  f"rows, got {self.n_unique_} (of {self.n_})")
-            nn = knn(Xu, k, device=self.device, precision=self.precision, progress=progress)
+            nn = knn(Xu, k, device=self.device, precision=self.precision,
+                     engine=getattr(self, "engine", None), progress=progress)
             dist = nn.dist
             self.device_, self.tiers_, self.engine_ = nn.device, dict(nn.tiers), getattr(nn, "engine", None)
         self._fit_dist(dist[:, :k])

@@ -116,8 +116,9 @@ class MLE(GlobalEstimator):
         are resampled and aggregated again, the kNN graph kept fixed.
     seed : int
         Seed of the bootstrap draws (``numpy.random.default_rng``).
-    device, precision : str
-        kNN device and first precision tier, used by ``fit(X)`` only.
+    device, precision, engine : str
+        kNN device, first precision tier and candidate engine (:func:`embdim.knn.knn`), used by
+        ``fit(X)`` only.
 
     Attributes
     ----------
@@ -127,7 +128,8 @@ class MLE(GlobalEstimator):
     """
 
     def __init__(self, k: int = 10, normalization: str = "k-1", aggregate: str = "harmonic",
-                 bootstrap: int = 0, seed: int = 0, device: str = "auto", precision: str = "bf16"):
+                 bootstrap: int = 0, seed: int = 0, device: str = "auto", precision: str | None = None,
+                 engine: str | None = None):
         self.k = k
         self.normalization = normalization
         self.aggregate = aggregate
@@ -135,6 +137,7 @@ class MLE(GlobalEstimator):
         self.seed = seed
         self.device = device
         self.precision = precision
+        self.engine = engine
 
     def _k_needed(self) -> int:
         check_convention(self.k, self.normalization, self.aggregate)

@@ -70,8 +70,9 @@ class TwoNN(GlobalEstimator):
         the line fitted again, the kNN graph kept fixed.
     seed : int
         Seed of the bootstrap draws.
-    device, precision : str
-        kNN device and first precision tier, used by ``fit(X)`` only.
+    device, precision, engine : str
+        kNN device, first precision tier and candidate engine (:func:`embdim.knn.knn`), used by
+        ``fit(X)`` only.
 
     Attributes
     ----------
@@ -83,12 +84,14 @@ class TwoNN(GlobalEstimator):
     k = 2
 
     def __init__(self, discard_fraction: float = DISCARD_FRACTION, bootstrap: int = 0,
-                 seed: int = 0, device: str = "auto", precision: str = "bf16"):
+                 seed: int = 0, device: str = "auto", precision: str | None = None,
+                 engine: str | None = None):
         self.discard_fraction = discard_fraction
         self.bootstrap = bootstrap
         self.seed = seed
         self.device = device
         self.precision = precision
+        self.engine = engine
 
     def _k_needed(self) -> int:
         f = self.discard_fraction
