@@ -167,7 +167,7 @@ def faiss_knn(X: np.ndarray, k: int) -> float:
     return float(D[:, k].mean())
 
 
-def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above):
+def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above, compare_engines=()):
     import faiss
     import skdim
     import torch
@@ -200,6 +200,12 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above):
                              "engine": r.knn_engine}
         print(f"embdim MLE k=10     {t:8.2f} s  id={r.id:.6f}  engine={r.knn_engine} "
               f"tiers={r.knn_tiers}", flush=True)
+        for eng in compare_engines:  # the same call with another kNN engine forced
+            r, t = timed(lambda: embdim.estimate(X, "mle", k=10, device="cpu", engine=eng))
+            res[f"embdim_mle_{eng}"] = {"id": r.id, "seconds": t, "tiers": r.knn_tiers,
+                                        "engine": r.knn_engine}
+            print(f"embdim MLE k=10     {t:8.2f} s  id={r.id:.6f}  engine={r.knn_engine} "
+                  f"(forced) tiers={r.knn_tiers}", flush=True)
         s, t = timed(lambda: skdim.id.MLE(K=10).fit(X, n_neighbors=10).dimension_)
         res["skdim_mle"] = {"id": float(s), "seconds": t}
         print(f"skdim MLE k=10      {t:8.2f} s  id={s:.6f}", flush=True)
@@ -231,8 +237,14 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above):
 
 
 def markdown_table(rows, info) -> str:
+    engines = sorted({key[len("embdim_mle_"):] for r in rows for key in r
+                      if key.startswith("embdim_mle_")})
     pairs = [("embdim_mle", "skdim_mle", "MLE k=10 vs skdim MLE(K=10).fit(X, n_neighbors=10)"),
-             ("embdim_mle", "faiss_knn", "MLE k=10 vs faiss IndexFlatL2 kNN alone (k+1)"),
+             ("embdim_mle", "faiss_knn", "MLE k=10 vs faiss IndexFlatL2 kNN alone (k+1)")]
+    for e in engines:
+        pairs += [(f"embdim_mle_{e}", "skdim_mle", f"MLE k=10, engine {e} forced, vs skdim MLE"),
+                  (f"embdim_mle_{e}", "faiss_knn", f"MLE k=10, engine {e} forced, vs faiss kNN")]
+    pairs += [
              ("embdim_twonn", "skdim_twonn", "TwoNN vs skdim TwoNN()"),
              ("embdim_twonn", "dadapy_2nn", "TwoNN vs DADApy Data(X, maxk=2).compute_id_2NN()")]
     out = ["| shape | comparison | embdim s | other s | speed-up | embdim ID | other ID | rel. diff |",
@@ -323,6 +335,8 @@ def main(argv=None):
     c.add_argument("--engine", default=None, help="force embdim's kNN engine (EMBDIM_KNN_ENGINE)")
     c.add_argument("--stand-in", choices=sorted(STAND_IN), default=None,
                    help="hold every library to this instruction set (see module docstring)")
+    c.add_argument("--compare-engines", default=None,
+                   help="also time embdim MLE with these engines forced (comma-separated)")
     c.add_argument("--twonn-above", type=float, default=float("inf"),
                    help="skip the TwoNN comparisons when n*n exceeds this")
     c.add_argument("--dadapy-python", default=os.environ.get("DADAPY_PYTHON"))
@@ -346,7 +360,8 @@ def main(argv=None):
             # The libraries read these at import or load time: start afresh with them set.
             os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **env})
         sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
-        out = bench_cpu(sizes, a.dadapy_python, a.skip_skdim_twonn_above, a.twonn_above)
+        out = bench_cpu(sizes, a.dadapy_python, a.skip_skdim_twonn_above, a.twonn_above,
+                        [e for e in (a.compare_engines or "").split(",") if e])
     else:
         out = bench_gpu(a.n, a.d, a.repeat, a.profile)
     if a.json:
