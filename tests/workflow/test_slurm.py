@@ -64,14 +64,14 @@ def test_slurm_sweep(tmp_path):
 
     out = proc.stdout + proc.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
-    # list 2 + fetch 3 + estimate 3 + geometry 3 + baseline 2 (one per model) + summarize + plot,
+    # list 2 + fetch 3 + measure 3 + baseline 2 (one per model x tensor) + summarize + plot,
     # each its own sbatch job
-    assert len(submitted) == 15, out[-3000:]
+    assert len(submitted) == 12, out[-3000:]
     for slug in ("EleutherAI--pythia-14m", "EleutherAI--pythia-70m"):
-        assert (wd / f"results/{slug}/baseline-mle-k5.json").stat().st_size > 0
+        assert (wd / f"results/{slug}/embed_in/baseline.json").stat().st_size > 0
     rows = read_summary(wd / "results/summary.tsv")
     assert len(rows) == 4
     check_summary(rows, fixtures, [("mle", 5)])
     assert [r["status"] for r in rows].count("missing") == 1
-    pngs = list((wd / "results/plots").glob("*.png"))
-    assert len(pngs) == 6 and all(p.stat().st_size > 5000 for p in pngs)
+    pngs = list((wd / "results/plots/embed_in").glob("*.png"))
+    assert len(pngs) == 8 and all(p.stat().st_size > 5000 for p in pngs)
