@@ -31,7 +31,7 @@ def cli_env(tmp: Path, **extra) -> dict:
 
 def checkpoint(path: Path, seed: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = np.random.default_rng(seed).standard_normal((32, 8)).astype(np.float16)
+    x = np.random.default_rng(seed).standard_normal((80, 8)).astype(np.float16)  # > k-curve rows
     write_safetensors(path, {EMBED: x})
 
 
