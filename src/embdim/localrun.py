@@ -149,8 +149,12 @@ def _root(run_dir) -> tuple[Path, str]:
 def list_local_revisions(run_dir: str | os.PathLike, tensor: str | None = None) -> list[dict]:
     """Rows like :meth:`embdim.hub.HubClient.list_revisions` for the subdirectories of ``run_dir``."""
     root, real = _root(run_dir)
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError as e:
+        raise InputError(f"{run_dir}: cannot list ({_what(e)})") from e
     rows = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+    for d in subdirs:
         if unsafe_name(d.name):  # a tab or newline would forge rows of revisions.tsv
             log.warning("warning: skipped directory %s (a control character in its name)", shown(d.name))
             continue

@@ -146,6 +146,16 @@ def test_revisions_lists_aliases_as_unnumbered(tmp_path):
     assert sorted(r[0] for r in rows if r[-1] == "unnumbered") == sorted(ALIASES)
 
 
+def test_directory_names_with_control_characters_are_skipped(tmp_path):
+    run = tmp_path / "run"
+    checkpoint(run / "step1/model.safetensors")
+    checkpoint(run / "step2\tok\nstep7" / "model.safetensors", seed=1)
+    out = tmp_path / "revisions.tsv"
+    res = run_cli(["revisions", str(run), "--out", str(out)], cli_env(tmp_path), timeout=60)
+    assert res.rc == 0 and "control character" in res.stderr, res.stderr
+    assert [ln.split("\t")[0] for ln in out.read_text().splitlines()[1:]] == ["step1"]
+
+
 @pytest.mark.slow
 def test_sweep_over_a_run_with_step_aliases_schedules_only_canonical_steps(tmp_path):
     """Before: `step-1/` etc. parsed as step 1, the sweep asked for revision `global_step1`, which no

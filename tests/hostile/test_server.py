@@ -226,3 +226,14 @@ def test_timeouts_are_configurable_and_documented():
         for var in ("EMBDIM_HTTP_TIMEOUT", "EMBDIM_HTTP_CONNECT_TIMEOUT", "EMBDIM_HTTP_DEADLINE",
                     "EMBDIM_HTTP_MIN_RATE", "EMBDIM_MAX_RETRY_AFTER"):
             assert var in text, (cmd, var)
+
+
+@pytest.mark.parametrize("var,value", [("EMBDIM_HTTP_TIMEOUT", "abc"), ("EMBDIM_HTTP_DEADLINE", "-1"),
+                                       ("EMBDIM_MAX_RETRY_AFTER", "nan"), ("EMBDIM_MAX_RETRIES", "x")])
+def test_bad_network_setting_is_one_usage_line(var, value, tmp_path):
+    with FakeHub(token=TOKEN) as hub:
+        res = run_cli(["fetch", REPO, "--revision", "step1000", "--out", str(tmp_path / "e.safetensors")],
+                      cli_env(hub, tmp_path, **{var: value}), timeout=60)
+        assert hub.requests == []
+    assert res.rc == 2 and res.stderr.count("\n") == 1 and var in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "e.safetensors").exists()
