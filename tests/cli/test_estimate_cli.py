@@ -190,3 +190,21 @@ def test_junk_npy_says_not_npy(tmp_path):
     assert r.returncode == 2
     assert "not a .npy file" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_normalization_and_aggregate_flags(tmp_path, data):
+    import embdim as api
+
+    np.save(tmp_path / "x.npy", data)
+    p = embdim("estimate", tmp_path / "x.npy", "--k", "8", "--normalization", "k", "--aggregate",
+               "mean", "--device", "cpu", "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert (res["normalization"], res["aggregate"]) == ("k", "mean")
+    want = api.estimate(data, "mle", k=8, device="cpu", normalization="k", aggregate="mean")
+    assert res["id"] == pytest.approx(want.id, rel=1e-12) and res["id"] == res["id_mean"]
+    default = json.loads(embdim("estimate", tmp_path / "x.npy", "--k", "8", "--device", "cpu",
+                                "--json").stdout)
+    assert res["id_mean"] == pytest.approx(default["id_mean"] * 8 / 7, rel=1e-12)  # k/(k-1)
+    bad = embdim("estimate", tmp_path / "x.npy", "--k", "2", "--normalization", "k-2", "--device", "cpu")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -95,3 +95,21 @@ def test_bad_input_exits_2_with_one_line(tmp_path, matrix, case):
 def test_help_has_examples():
     p = run_embdim("measure", "--help")
     assert p.returncode == 0 and "examples:" in p.stdout and "--lid-out" in p.stdout
+
+
+def test_baseline_runs_every_estimator_from_one_sample(tmp_path, matrix):
+    path, _ = matrix
+    out = tmp_path / "m.json"
+    assert run_embdim("measure", path, "--bootstrap", "0", "--k-curve", "0", "--device", "cpu",
+                      "--out", out).returncode == 0
+    p = run_embdim("baseline", "random", "--like", out, "--estimator", "mle:10",
+                   "--estimator", "mle:5:k:mean", "--estimator", "twonn", "--device", "cpu", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert (r["n"], r["dim"]) == (298, 12) and "id" not in r  # several: no top-level id
+    assert [(e["estimator"], e["k"], e["normalization"], e["aggregate"]) for e in r["estimates"]] == [
+        ("mle", 10, "k-1", "harmonic"), ("mle", 5, "k", "mean"), ("twonn", 2, None, None)]
+    from embdim.baseline import gaussian_sample
+    X = gaussian_sample(298, 12, 0)
+    assert r["estimates"][1]["id"] == pytest.approx(
+        embdim.estimate(X, "mle", k=5, device="cpu", normalization="k", aggregate="mean").id, rel=1e-12)
