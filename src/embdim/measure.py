@@ -124,17 +124,7 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
     from .knn import knn
 
     t0 = time.perf_counter()
-    specs = list(specs) if specs else [parse_spec(s, normalization, aggregate) for s in DEFAULT_SPECS]
-    if len(set(specs)) != len(specs):
-        raise InputError("the same estimator is listed twice")
-    if isinstance(k_curve, bool) or not isinstance(k_curve, (int, np.integer)) or k_curve < 0 \
-            or k_curve == 1:
-        raise InputError(f"--k-curve must be 0 (off) or >= 2, got {k_curve!r}")
-    if k_curve:
-        MLE(k=2 if normalization != "k-2" else 3, normalization=normalization,
-            aggregate=aggregate)._k_needed()  # checks the curve's convention early
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {bootstrap!r}")
+    specs = _check_args(specs, k_curve, normalization, aggregate, bootstrap)
     X = as_float_matrix(X)  # the one NaN/inf check
     n_total, ed = X.shape
     rows = sample_rows(n_total, sample, seed)
@@ -157,7 +147,7 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
     t_est = time.perf_counter()
     curve_k = list(range(2 if normalization != "k-2" else 3, k_curve + 1)) if k_curve else []
     curve = [_clean(MLE(k=k, normalization=normalization, aggregate=aggregate).fit(nn).dimension_)
-             for k in curve_k]
+             for k in curve_k]  # each a slice of the one kNN
     geo = None
     if geometry:
         from .geometry import compute_geometry
@@ -183,6 +173,29 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
                     "k_curve_geometry": t_geo - t_est},
     }
     return Measurement(result=result, arrays=arrays)
+
+
+def _check_args(specs, k_curve, normalization, aggregate, bootstrap) -> list[EstimatorSpec]:
+    """The estimator list (default: :data:`DEFAULT_SPECS`), after checking every argument that
+    can be checked before the matrix is read.
+
+    Raises
+    ------
+    InputError
+        A repeated estimator, k-curve 1 or negative, a bad curve convention, negative bootstrap.
+    """
+    specs = list(specs) if specs else [parse_spec(s, normalization, aggregate) for s in DEFAULT_SPECS]
+    if len(set(specs)) != len(specs):
+        raise InputError("the same estimator is listed twice")
+    if isinstance(k_curve, bool) or not isinstance(k_curve, (int, np.integer)) or k_curve < 0 \
+            or k_curve == 1:
+        raise InputError(f"--k-curve must be 0 (off) or >= 2, got {k_curve!r}")
+    if k_curve:
+        MLE(k=2 if normalization != "k-2" else 3, normalization=normalization,
+            aggregate=aggregate)._k_needed()  # checks the curve's convention early
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {bootstrap!r}")
+    return specs
 
 
 def _to_original_rows(values: np.ndarray, unique_of: np.ndarray, rows: np.ndarray | None,
