@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Local run directories as models (the demo's case): slugs, provenance from the weight file,
-the demo marker dependency, and the resources estimate_id asks for."""
+the demo marker dependency, and the resources measure_checkpoint asks for."""
 from __future__ import annotations
 
 import hashlib
