@@ -215,13 +215,12 @@ class RangeReader:
         headers["Accept-Encoding"] = "identity"  # byte offsets must be of the stored file
         rng = f"bytes={pos}-{end - 1}"
         headers["Range"] = rng
-        hub_origin = _origin(self.endpoint)
-        cur = url
-        client = get_session()
+        # One deadline for the attempt, redirects and body included: a trickle cannot stretch it.
         with deadline(self.settings.transfer_deadline(end - pos)):
-            return self._follow(client, url, cur, headers, hub_origin, pos, end, buf, size, sha256, commit, rng)
+            return self._follow(url, headers, pos, end, buf, size, sha256, commit, rng)
 
-    def _follow(self, client, url, cur, headers, hub_origin, pos, end, buf, size, sha256, commit, rng):
+    def _follow(self, url, headers, pos, end, buf, size, sha256, commit, rng):
+        hub_origin, cur, client = _origin(self.endpoint), url, get_session()
         for _ in range(MAX_REDIRECTS + 1):
             with client.stream("GET", cur, headers=headers, follow_redirects=False) as r:
                 linked = _etag(r.headers.get("x-linked-etag"))
