@@ -69,7 +69,8 @@ def test_conventions_flags_tensor_and_human_output(matrix):
 
 
 @pytest.mark.parametrize("case", ["bad estimator", "twonn k", "bad k-curve", "too few rows",
-                                  "NaN", "missing file", "lid not npz", "bad bootstrap"])
+                                  "NaN", "missing file", "lid not npz", "bad bootstrap",
+                                  "lid is a directory"])
 def test_bad_input_exits_2_with_one_line(tmp_path, matrix, case):
     path, _ = matrix
     nan = np.ones((40, 3))
@@ -83,7 +84,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, matrix, case):
             "NaN": [tmp_path / "nan.npy", "--k-curve", "0"],
             "missing file": [tmp_path / "nope.npy"],
             "lid not npz": [path, "--lid-out", tmp_path / "lid.txt"],
-            "bad bootstrap": [path, "--bootstrap", "-3"]}[case]
+            "bad bootstrap": [path, "--bootstrap", "-3"],
+            "lid is a directory": [path, "--lid-out", tmp_path / "d.npz"]}[case]
+    (tmp_path / "d.npz").mkdir()
     p = run_embdim("measure", *args, "--device", "cpu", "--json", "--out", tmp_path / "o.json")
     assert p.returncode == 2, (case, p.returncode, p.stderr)
     lines = p.stderr.strip().splitlines()

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..errors import InputError
     from ..estimators import parse_spec
     from ..measure import measure, write_lid
-    from . import write_json
+    from . import check_out_path, write_json
     from .estimate import _progress_bar
 
     if args.threads is not None:
@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> dict:
             raise InputError(f"--threads must be >= 1 (got {args.threads})")
         import torch
         torch.set_num_threads(args.threads)
-    if args.lid_out and not str(args.lid_out).endswith(".npz"):
-        raise InputError(f"--lid-out {args.lid_out}: expected a .npz path")
+    if args.lid_out:
+        if not str(args.lid_out).endswith(".npz"):
+            raise InputError(f"--lid-out {args.lid_out}: expected a .npz path")
+        check_out_path(args.lid_out, "--lid-out")  # before any work, as --out
     specs = [parse_spec(s, args.normalization, args.aggregate)
              for s in (args.estimator or DEFAULT_SPECS)]
     X, meta = load_matrix(args.input, args.tensor)
