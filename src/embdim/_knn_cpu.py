@@ -17,7 +17,7 @@ fastest exact-enough product. Steps:
    has an approximate d² of at least the (m+1)-th candidate or ``r_i``, which the caller's
    exact re-rank and certificate use, exactly as for the chunked engines.
 
-Memory: the operands (2·n·(d+4) float32, twice: shuffled and sorted), the candidates (about
+Memory: the operands (2·n·(d+4) float32, in the order of r), the candidates (about
 ``t·n/b`` per row, ~60-150) and one ``b x b`` block per thread.
 """
 from __future__ import annotations
@@ -98,28 +98,30 @@ def candidates(xs: np.ndarray, sq: np.ndarray, m: int, threads: int, seed: int =
 
     n = xs.shape[0]
     b = min(BLOCK, n)
-    A, B = operands(xs, sq)
     perm = np.random.default_rng(seed).permutation(n)
-    Ap, Bp = torch.from_numpy(A[perm]), torch.from_numpy(B[perm])
-    t = _sample_rank(m + 1, (b - 1) / max(1, n - 1))
-    t = min(t, b - 1)
+    t = min(_sample_rank(m + 1, (b - 1) / max(1, n - 1)), b - 1)
+    # Pass 1 blocks of the shuffled rows; a short last block joins the one before it.
+    cuts = list(range(0, n, b)) + [n]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < b:
+        del cuts[-2]
 
-    def diag(s):  # pass 1: threshold of each row from its own (random) block
-        D = (Ap[s:s + b] @ Bp[s:s + b].T).numpy()
+    def diag(lo, hi):  # threshold of each row from its own (random) block
+        A, B = operands(xs[perm[lo:hi]], sq[perm[lo:hi]])
+        D = (torch.from_numpy(A) @ torch.from_numpy(B).T).numpy()
         np.fill_diagonal(D, np.inf)
-        return s, np.partition(D, t - 1, axis=1)[:, t - 1]
+        return lo, np.partition(D, t - 1, axis=1)[:, t - 1]
 
     r = np.empty(n, np.float64)
     old = torch.get_num_threads()
     torch.set_num_threads(1)  # one product per worker thread: no nested parallelism
     try:
         with ThreadPoolExecutor(threads) as ex:
-            for s, v in ex.map(diag, range(0, n, b)):
-                r[perm[s:s + len(v)]] = v
+            for lo, v in ex.map(diag, cuts[:-1], cuts[1:]):
+                r[perm[lo:lo + len(v)]] = v
         # Pass 2 in the order of r: then the largest r of a block is close to each of its rows.
         order = np.argsort(r, kind="stable")
         ro = r[order].astype(np.float32)
-        Ao, Bo = torch.from_numpy(A[order]), torch.from_numpy(B[order])
+        Ao, Bo = (torch.from_numpy(v) for v in operands(xs[order], sq[order]))
         starts = list(range(0, n, b))
         pairs = [(I, J) for I in starts for J in starts if J >= I]
         # Interleaved, so that every thread gets long and short block rows alike.
