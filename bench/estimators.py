@@ -173,12 +173,13 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above, compare
     import torch
 
     import embdim
-    from embdim.knn import choose_engine, native_bf16
+    from embdim.knn_engine import choose_engine, native_bf16
 
     info = provenance()  # at the start: the commit whose code is timed
     info["cpu_flags"] = cpu_flags()
     info["native_bf16"] = native_bf16()
-    info["engine"] = choose_engine("cpu")
+    info["engine"] = ", ".join(f"d={d}: {choose_engine('cpu', d=d)}" for d in
+                               sorted({d for _, d in sizes}))
     info["stand_in"] = os.environ.get("EMBDIM_BENCH_STAND_IN", "")
     info["faiss"] = faiss.__version__
     print(f"CPU: {info['cpu']}, {info['cores']} cores; flags: {' '.join(info['cpu_flags'])}; "

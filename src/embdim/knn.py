@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError
+from .knn_engine import ENGINES, choose_engine, native_bf16  # noqa: F401 (public here too)
 
 if "torch" not in sys.modules:
     # OpenMP threads that spin while waiting lose badly on a shared, oversubscribed machine
@@ -113,77 +114,6 @@ def resolve_device(device: str = "auto") -> str:
     raise InputError(f"unknown device {device!r} (expected auto, cpu or cuda)")
 
 
-# Candidate engines. "torch-*": chunked product of the given first tier (CPU or CUDA);
-# "sym-fp32" / "faiss-fp32": whole-matrix float32 candidates on the CPU (src/embdim/_knn_cpu.py);
-# "fp64": plain float64 brute force. All are exact: re-rank in float64 plus certificate.
-ENGINES = ("torch-bf16", "torch-fp32", "sym-fp32", "faiss-fp32", "fp64")
-_PRECISION_ENGINE = {"bf16": "torch-bf16", "fp64": "fp64"}
-
-
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AMX or AVX512_BF16, from /proc/cpuinfo).
-
-    Elsewhere (AVX2, plain AVX-512) torch emulates bf16 products: measured 9x slower than
-    float32 at 20000 x 256 with oneDNN limited to AVX2. Without /proc/cpuinfo (not Linux), a
-    one-off timing of a small product decides. ``EMBDIM_NATIVE_BF16=0|1`` overrides.
-    """
-    forced = os.environ.get("EMBDIM_NATIVE_BF16")
-    if forced in ("0", "1"):  # a stand-in for another kind of CPU (bench/estimators.py)
-        return forced == "1"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
-    except OSError:
-        pass
-    import time
-
-    import torch
-
-    a = torch.randn(512, 512)
-    spent = {}
-    for dt in (torch.float32, torch.bfloat16):
-        x = a.to(dt)
-        x @ x  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(4):
-            x @ x
-        spent[dt] = time.perf_counter() - t0
-    return spent[torch.bfloat16] < spent[torch.float32]
-
-
-def choose_engine(device: str, precision: str | None = None, engine: str | None = None) -> str:
-    """The candidate engine: ``engine``, else ``$EMBDIM_KNN_ENGINE``, else by device and CPU.
-
-    ``precision`` (the older switch) maps ``bf16`` to ``torch-bf16``, ``fp64`` to ``fp64`` and
-    ``fp32`` to the fastest float32 engine of the device. ``auto`` (default): ``torch-bf16`` on
-    CUDA and on CPUs with native bf16, ``sym-fp32`` on other CPUs (bench/estimators.py).
-
-    Raises
-    ------
-    InputError
-        Unknown engine or precision, or a CPU-only engine asked for on CUDA.
-    """
-    import os
-
-    choice = engine or os.environ.get("EMBDIM_KNN_ENGINE") or "auto"
-    if choice == "auto" and precision not in (None, "auto"):
-        if precision not in ("bf16", "fp32", "fp64"):
-            raise InputError(f"unknown precision {precision!r} (expected bf16, fp32 or fp64)")
-        choice = _PRECISION_ENGINE.get(precision) or (
-            "torch-fp32" if device != "cpu" else "sym-fp32")
-    if choice == "auto":
-        choice = "torch-bf16" if device != "cpu" or native_bf16() else "sym-fp32"
-    if choice not in ENGINES:
-        raise InputError(f"unknown kNN engine {choice!r} (expected auto or one of "
-                         f"{', '.join(ENGINES)})")
-    if device != "cpu" and choice in ("sym-fp32", "faiss-fp32"):
-        raise InputError(f"kNN engine {choice} runs on the CPU only (use --device cpu)")
-    return choice
-
-
 def _tiers(engine: str) -> list:
     import torch
 
@@ -237,7 +167,7 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str | None = 
     if not (1 <= k <= n - 1):
         raise InputError(f"k={k} needs 1 <= k <= n-1 with n={n} rows")
     dev = resolve_device(device)
-    engine = choose_engine(dev, precision, engine)
+    engine = choose_engine(dev, precision, engine, d=X.shape[1])
     tiers = _tiers(engine)
     extra = DEFAULT_EXTRA if extra is None else int(extra)
     m = min(k + extra, n - 1)  # candidates re-ranked exactly

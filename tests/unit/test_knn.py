@@ -169,14 +169,16 @@ def test_sym_engine_settles_most_rows_itself(monkeypatch):
 
 
 def test_engine_choice(monkeypatch):
-    import embdim.knn as K
+    import embdim.knn_engine as K
 
     monkeypatch.delenv("EMBDIM_KNN_ENGINE", raising=False)
     monkeypatch.setattr(K, "native_bf16", lambda: False)
     assert K.choose_engine("cpu") == "sym-fp32"  # AVX2-class CPU: float32
+    assert K.choose_engine("cpu", d=4096) == "sym-fp32"
     assert K.choose_engine("cuda") == "torch-bf16"
     monkeypatch.setattr(K, "native_bf16", lambda: True)
-    assert K.choose_engine("cpu") == "torch-bf16"  # AMX / AVX512_BF16
+    assert K.choose_engine("cpu", d=K.BF16_MIN_D) == "torch-bf16"  # AMX / AVX512_BF16, wide
+    assert K.choose_engine("cpu", d=256) == "sym-fp32"  # narrow: float32 wins even there
     assert K.choose_engine("cpu", precision="fp32") == "sym-fp32"
     assert K.choose_engine("cpu", precision="fp64") == "fp64"
     assert K.choose_engine("cuda", precision="fp32") == "torch-fp32"
@@ -193,8 +195,9 @@ def test_engine_choice(monkeypatch):
 def test_native_bf16_reads_cpu_flags(monkeypatch, tmp_path):
     import builtins
 
-    import embdim.knn as K
+    import embdim.knn_engine as K
 
+    monkeypatch.delenv("EMBDIM_NATIVE_BF16", raising=False)
     real_open = builtins.open
     for flags, want in (("fpu avx2 fma", False), ("avx2 avx512f avx512_bf16", True),
                         ("avx2 amx_bf16 amx_tile", True)):
@@ -204,3 +207,5 @@ def test_native_bf16_reads_cpu_flags(monkeypatch, tmp_path):
             info if p == "/proc/cpuinfo" else p, *a, **kw))
         assert K.native_bf16() is want
         monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setenv("EMBDIM_NATIVE_BF16", "0")  # the stand-in switch wins over the flags
+    assert K.native_bf16() is False
