@@ -12,11 +12,12 @@ import re
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .checkpoint import atomic_write  # noqa: E402
+from .io import atomic_write  # noqa: E402
 from .config import model_label  # noqa: E402
 
 # Final-checkpoint (step 143000) input-embedding ID reported in the paper, by Pythia size.
@@ -34,6 +35,9 @@ FIGURES = ["id_vs_step", "id_vs_step_log", "id_vs_step_overlay", "redundancy_vs_
            "final_id_vs_size", "geometry_vs_step", "lid_histograms", "id_vs_k"]
 # Checkpoints per model in the LID histograms (the paper's Figure 1 shows about six).
 LID_STEPS = 6
+# Upper end of the histograms' axis: this quantile of the plotted local IDs (a few isolated
+# tokens reach 5x the median; the rest of the figure would be empty).
+LID_XMAX_QUANTILE = 0.995
 BASELINE_LABEL = "random N(0,I), same shape"
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([mb])(?:-deduped)?$", re.IGNORECASE)
 
@@ -271,10 +275,12 @@ def lid_histograms(rows: list[dict], extras: dict):
                         and (extras.get((model, r["tensor"], r["step"])) or {}).get("lid") is not None})
         chosen = _pick_steps(steps)
         cmap = plt.get_cmap("plasma")
-        for i, step in enumerate(chosen):
-            key = next((model, r["tensor"], step) for r in rows if r["model"] == model)
-            lid = extras[key]["lid"]
-            ax.hist(lid, bins=60, histtype="step", density=True, lw=1.2,
+        tensor = next((r["tensor"] for r in rows if r["model"] == model), None)
+        values = [extras[(model, tensor, step)]["lid"] for step in chosen]
+        # the long right tail (isolated tokens) would squeeze the bulk: draw up to its 99.5 %
+        top = max(float(np.quantile(v, LID_XMAX_QUANTILE)) for v in values) if values else None
+        for i, (step, lid) in enumerate(zip(chosen, values)):
+            ax.hist(lid, bins=60, range=(0.0, top), histtype="step", density=True, lw=1.2,
                     color=cmap(0.85 * i / max(len(chosen) - 1, 1)), label=f"step {step}")
         ax.set_title(model_label(model) if model else "")
         ax.set_xlabel("local intrinsic dimension (per token)")
