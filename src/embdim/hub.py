@@ -13,7 +13,7 @@ We add what it lacks:
 - ranged GETs that retry, resume, follow CDN redirects and check every answer, with exact byte
   accounting (:mod:`embdim.rangeread`);
 - locating the tensor: the index json of sharded checkpoints, then the safetensors header or the
-  torch-zip directory + ``data.pkl`` (:mod:`embdim.checkpoint`, :mod:`embdim.torchzip`).
+  torch-zip directory + ``data.pkl`` (:mod:`embdim.formats`).
 
 Revisions are addressed by the name the user gave (a stand-in or mirror may not resolve commit shas in
 URLs); every file answer's ``X-Repo-Commit`` is checked against the commit resolved first, so a branch
@@ -43,8 +43,8 @@ from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTT
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
 
 from . import __version__
-from .checkpoint import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
-                         read_tensor_bytes, resolve_tensor_name)
+from .formats.layout import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
+                             read_tensor_bytes, resolve_tensor_name)
 from .config import parse_step  # noqa: F401  (re-exported: callers import it from here)
 from .hubanswers import COMMIT, Branch, HubFile, BadAnswer, file_entries, ref_commit, unsafe_name
 from .errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError

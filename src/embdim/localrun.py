@@ -22,8 +22,9 @@ import posixpath
 import stat
 from pathlib import Path
 
-from .checkpoint import (LocalFile, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
-                         read_tensor_bytes, resolve_tensor_name)
+from .formats.layout import (is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
+                             read_tensor_bytes, resolve_tensor_name)
+from .formats.safe import LocalFile
 from .errors import CheckpointError, InputError, NotFoundError, TensorNotFoundError
 from .httpclient import MAX_INDEX_BYTES, shown
 from .hub import FetchResult, parse_step, sort_rows

@@ -211,7 +211,7 @@ def write_lid(path, arrays: dict) -> None:
     import io
     from pathlib import Path
 
-    from .checkpoint import atomic_write
+    from .io import atomic_write
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)

@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from .io import atomic_write
 from .config import model_slug
 from .errors import InputError
 

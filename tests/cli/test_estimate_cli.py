@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from embdim.checkpoint import atomic_write, safetensors_bytes_header
+from embdim.formats.safetensors import safetensors_bytes_header
+from embdim.io import atomic_write
 from tests import reference as ref
 
 KEYS = {"estimator", "k", "id", "ed", "redundancy", "n", "n_unique", "input", "tensor", "dtype",

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from embdim.checkpoint import atomic_write, safetensors_bytes_header, write_safetensors
+from embdim.formats.safetensors import safetensors_bytes_header, write_safetensors
+from embdim.io import atomic_write
 
 KEYS = {"n", "n_unique", "d", "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq",
         "variance", "q", "mean_norm_ratio", "isotropy", "pca_dim_90", "pca_dim_95", "pca_dim_99",

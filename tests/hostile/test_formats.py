@@ -19,10 +19,11 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from embdim import _pickle
-from embdim._view import view_extent
-from embdim.checkpoint import atomic_write, load_matrix, locate_tensor, read_tensor_bytes
 from embdim.errors import CheckpointError, InputError
+from embdim.formats import unpickle
+from embdim.formats.layout import load_matrix, locate_tensor, read_tensor_bytes
+from embdim.formats.view import view_extent
+from embdim.io import atomic_write
 from tests.fixtures import EMBED_IN
 from tests.hostile import craft
 from tests.hostile.craft import CASES, run_case
@@ -73,10 +74,10 @@ def test_build_cannot_mutate_the_allow_list():
     """Item 5: after the hostile file, a benign F16 checkpoint in the same process is still F16."""
     with pytest.raises(CheckpointError, match="BUILD"):
         _locate(craft.build_on_allowlisted_global())
-    assert isinstance(_pickle.SAFE_GLOBALS, MappingProxyType)
+    assert isinstance(unpickle.SAFE_GLOBALS, MappingProxyType)
     with pytest.raises(TypeError):
-        _pickle.SAFE_GLOBALS[("os", "system")] = print
-    half = _pickle.SAFE_GLOBALS[("torch", "HalfStorage")]
+        unpickle.SAFE_GLOBALS[("os", "system")] = print
+    half = unpickle.SAFE_GLOBALS[("torch", "HalfStorage")]
     with pytest.raises(AttributeError):  # frozen, slots: no attribute can be set, even by BUILD
         half.dtype = "BF16"
     assert half.dtype == "F16"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embdim.checkpoint import write_safetensors
+from embdim.formats.safetensors import write_safetensors
 from tests.hostile.test_server import TOKEN, run_cli
 
 EMBED = "gpt_neox.embed_in.weight"

@@ -12,9 +12,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from embdim.checkpoint import (LocalFile, locate_tensor, parse_weight_index, pick_weight_file,
-                               read_safetensors_table, read_tensor_bytes, resolve_tensor_name, write_tensor)
 from embdim.errors import CheckpointError, InputError, TensorNotFoundError, UnsafeCheckpointError
+from embdim.formats.layout import (locate_tensor, parse_weight_index, pick_weight_file, read_tensor_bytes,
+                                   resolve_tensor_name, write_tensor)
+from embdim.formats.safe import LocalFile
+from embdim.formats.safetensors import read_safetensors_table
 from tests.fixtures import (DTYPES, EMBED_IN, EMBED_OUT, LAYOUTS, checkpoint_files, evil_bin, evil_pickle,
                             pythia_like_tensors, safetensors_file, torch_bin_file, zip_stored)
 
@@ -67,7 +69,7 @@ def test_bf16_decodes_like_torch(tmp_path):
     tensors = pythia_like_tensors(vocab=32, dim=8, dtype="BF16")
     p = tmp_path / "e.safetensors"
     p.write_bytes(safetensors_file(tensors))
-    from embdim.checkpoint import load_safetensors_tensor
+    from embdim.formats.layout import load_safetensors_tensor
     arr, info = load_safetensors_tensor(p, "embed_in")
     ref = torch.frombuffer(bytearray(tensors[EMBED_IN].data), dtype=torch.bfloat16).float().reshape(32, 8)
     assert arr.dtype == np.float32 and np.array_equal(arr, ref.numpy())
@@ -236,7 +238,7 @@ def test_large_zip_central_directory_is_read_exactly():
     info = locate_tensor(rd, len(data), "pytorch_model.bin", "embed_in")
     assert read_tensor_bytes(rd, info) == tensors[EMBED_IN].data
     assert len(rd.calls) == 5
-    # no byte read twice, except the <= 128-byte guess past a local header (torchzip.LOCAL_EXTRA_GUESS)
+    # no byte read twice, except the <= 128-byte guess past a local header (formats.torchzip.LOCAL_EXTRA_GUESS)
     seen = np.zeros(len(data), np.int32)
     for s, e in rd.calls:
         seen[s:e] += 1
@@ -271,7 +273,7 @@ def test_safetensors_header_fields_are_type_checked(meta):
 
 def test_reads_outside_the_file_are_refused_before_reading(tmp_path):
     """The safe-reader layer: a range past EOF or with end < start never reaches the reader."""
-    from embdim.checkpoint import checked_reader
+    from embdim.formats.safe import checked_reader
     rd = Reader(b"x" * 100)
     safe = checked_reader(rd, 100, "f")
     for s, e in ((90, 110), (50, 40), (-1, 5), (2**63, 2**63 + 1)):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from embdim.checkpoint import load_matrix, read_safetensors_index
 from embdim.cli import main
 from embdim.demo.model import GPTNeoX, NeoXConfig
 from embdim.demo.train import TrainSettings, checkpoint_steps, default_every, train_demo
+from embdim.formats.layout import load_matrix
+from embdim.formats.safetensors import read_safetensors_index
 
 TINY = NeoXConfig(vocab_size=512, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=64, max_position_embeddings=32)

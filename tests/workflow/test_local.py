@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from embdim.checkpoint import write_safetensors
 from embdim.config import estimate_mem_mb, estimate_runtime_min
+from embdim.formats.safetensors import write_safetensors
 from embdim.summary import read_summary
 from tests.workflow.conftest import job_counts, make_workdir, snakemake, sweep_env
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import (CheckpointError, ConfigError, EmbdimError, HubError, InputError,
                       NotFoundError)
+from ..io import jsonable
 
 # Subclass first: NotFoundError is a HubError.
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -121,7 +122,7 @@ def exit_code_for(exc: BaseException) -> int:
 def emit(result: dict, as_json: bool, human=None) -> None:
     """Print one JSON object (``--json``) or the human summary on stdout."""
     if as_json:
-        sys.stdout.write(json.dumps(result, default=_jsonable) + "\n")
+        sys.stdout.write(json.dumps(result, default=jsonable) + "\n")
     else:
         sys.stdout.write((human(result) if human else _default_human(result)).rstrip("\n") + "\n")
 
@@ -131,24 +132,6 @@ def with_provenance(result: dict, args, meta: dict) -> dict:
     result.update(input=str(args.input), tensor=meta.get("tensor"), dtype=meta.get("dtype"),
                   shape=meta.get("shape"), version=__version__)
     return result
-
-
-def write_json(path, result: dict) -> None:
-    """Write ``result`` to ``path`` as JSON, atomically, creating the parent directory."""
-    from pathlib import Path
-
-    from ..checkpoint import atomic_write
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, [(json.dumps(result, indent=2, default=_jsonable) + "\n").encode()])
-
-
-def _jsonable(o):
-    import numpy as np
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def _default_human(result: dict) -> str:

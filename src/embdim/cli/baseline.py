@@ -79,7 +79,7 @@ def shape_like(path: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> dict:
     from ..baseline import random_baseline
     from ..errors import InputError
-    from . import write_json
+    from ..io import write_json
 
     n, dim = shape_like(args.like) if args.like else (None, None)
     n = args.n if args.n is not None else n

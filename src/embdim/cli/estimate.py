@@ -72,9 +72,10 @@ def _progress_bar(enabled: bool):
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..checkpoint import load_matrix
+    from ..formats.layout import load_matrix
     from ..estimators import estimate
-    from . import with_provenance, write_json
+    from ..io import write_json
+    from . import with_provenance
 
     X, meta = load_matrix(args.input, args.tensor)
     progress = _progress_bar(not args.json and sys.stderr.isatty())

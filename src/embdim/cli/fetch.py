@@ -93,7 +93,7 @@ def _exit_on_sigterm() -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..checkpoint import write_tensor
+    from ..formats.layout import write_tensor
     from ..errors import InputError
 
     out = Path(args.out)

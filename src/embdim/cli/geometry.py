@@ -33,9 +33,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..checkpoint import load_matrix
+    from ..formats.layout import load_matrix
     from ..geometry import compute_geometry
-    from . import with_provenance, write_json
+    from ..io import write_json
+    from . import with_provenance
 
     X, meta = load_matrix(args.input, args.tensor)
     result = with_provenance(compute_geometry(X).to_dict(), args, meta)

@@ -81,11 +81,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict:
     from .. import __version__
-    from ..checkpoint import load_matrix
+    from ..formats.layout import load_matrix
     from ..errors import InputError
     from ..estimators import parse_spec
     from ..measure import measure, write_lid
-    from . import check_out_path, write_json
+    from ..io import write_json
+    from . import check_out_path
     from .estimate import _progress_bar
 
     if args.threads is not None:

@@ -53,7 +53,7 @@ def to_tsv(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..checkpoint import atomic_write
+    from ..io import atomic_write
 
     if Path(args.repo).is_dir():
         from ..localrun import list_local_revisions

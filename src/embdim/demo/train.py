@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..checkpoint import atomic_write, write_safetensors
+from ..formats.safetensors import write_safetensors
+from ..io import atomic_write
 from ..errors import InputError
 from .corpus import encode_corpus, stdlib_corpus, train_tokenizer
 from .model import NeoXConfig

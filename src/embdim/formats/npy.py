@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 
-from ._view import check_shape
-from .errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError
+from .view import check_shape
 
 
 def load_npy(path: str | os.PathLike) -> np.ndarray:

@@ -1,25 +1,23 @@
 # SPDX-License-Identifier: MIT
-"""The safe-reader layer every format parser goes through: bounds-checked range reads and JSON
-with a nesting limit, so hostile offsets and nesting end in a one-line CheckpointError."""
+"""The safe-reader layer every format parser goes through: bounds-checked range reads, JSON with a
+nesting limit (hostile offsets and nesting end in a one-line CheckpointError), and :class:`LocalFile`,
+the ``read_range`` of a local file."""
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError
-
-ReadRange = Callable[[int, int], bytes]
+from ..errors import CheckpointError, InputError
+from .records import ReadRange
+from .view import _is_int
 
 # Real headers and indexes nest 3 levels (object > tensor > shape); json recurses per level and raises
 # RecursionError near 1000, so deeper input is refused before it is parsed.
 MAX_JSON_DEPTH = 32
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
@@ -65,3 +63,35 @@ def checked_reader(read_range: ReadRange, size: int, name: str = "file") -> Read
     if isinstance(read_range, _CheckedReader) and read_range.size == size:
         return read_range
     return _CheckedReader(read_range, size, name)
+
+
+class LocalFile:
+    """A local file exposing ``read_range`` and ``size``; counts bytes read."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._f = open(self.path, "rb")
+        except OSError as e:
+            raise InputError(f"{path}: cannot open: {e.strerror}") from e
+        self.size = os.fstat(self._f.fileno()).st_size
+        self.bytes_read = 0
+
+    def read_range(self, start: int, end: int) -> bytes:
+        if not 0 <= start <= end <= self.size:
+            raise CheckpointError(f"{self.path.name}: read {start}..{end} outside the file ({self.size} B)")
+        self._f.seek(start)
+        buf = self._f.read(end - start)
+        self.bytes_read += len(buf)
+        if len(buf) != end - start:
+            raise CheckpointError(f"{self.path.name}: short read at {start}..{end} (truncated file?)")
+        return buf
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "LocalFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

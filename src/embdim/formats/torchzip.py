@@ -4,13 +4,13 @@
 A torch-zip file is an uncompressed zip: ``<prefix>/data.pkl`` (the pickled state dict, whose tensors
 point at storages by key) and ``<prefix>/data/<key>`` (each storage's raw little-endian bytes). We read
 the end-of-central-directory (ZIP64 included), the central directory, ``data.pkl`` through the restricted
-unpickler of :mod:`embdim._pickle` (tensor-storage references only; nothing is executed), then the
+unpickler of :mod:`embdim.formats.unpickle` (tensor-storage references only; nothing is executed), then the
 storage entry's LOCAL header (torch pads its extra field so data is 64-byte aligned; the central
-directory's extra field differs). The view is checked by :func:`embdim._view.view_extent` before any of
+directory's extra field differs). The view is checked by :func:`embdim.formats.view.view_extent` before any of
 its bytes are read, giving the tensor's absolute byte range.
 
 All reads go through ``read_range(start, end) -> bytes`` ([start, end)), wrapped by
-:func:`embdim._safe.checked_reader`, so local files and HTTP ranges share this code and no offset from
+:func:`embdim.formats.safe.checked_reader`, so local files and HTTP ranges share this code and no offset from
 the file can ask for bytes outside it.
 """
 from __future__ import annotations
@@ -19,13 +19,11 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
-from ._pickle import STORAGE_DTYPES, TORCH_DTYPES, StorageRef, TensorRef, load_state_refs  # noqa: F401
-from ._safe import checked_reader
-from ._view import view_extent
-from .checkpoint import SAFETENSORS_DTYPES
-from .errors import CheckpointError
-
-ReadRange = Callable[[int, int], bytes]
+from ..errors import CheckpointError
+from .records import ITEMSIZE, ReadRange, TensorInfo
+from .safe import checked_reader
+from .unpickle import load_state_refs
+from .view import view_extent
 
 # First read at the end of the file: EOCD (22 B) + ZIP64 locator (20 B) + ZIP64 record (56 B) and, for
 # small checkpoints, the whole central directory (~75-100 B per entry, so ~40 entries). Bigger
@@ -40,8 +38,6 @@ LOCAL_EXTRA_GUESS = 128
 MAX_PICKLE_BYTES = 4 * 2**20
 
 _EOCD, _EOCD64, _LOC64, _CDH, _LFH = 0x06054B50, 0x06064B50, 0x07064B50, 0x02014B50, 0x04034B50
-
-ITEMSIZE = {tag: size for tag, (_, size) in SAFETENSORS_DTYPES.items()}  # one dtype table for both formats
 
 
 @dataclass(frozen=True)
@@ -153,18 +149,6 @@ def data_offset(read_range: ReadRange, entry: ZipEntry, size: int, want: int = 0
 
 
 # -- one tensor ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BinTensor:
-    """A tensor's absolute byte span in the file; ``stride`` is set only for non-contiguous views."""
-
-    name: str
-    dtype: str
-    shape: tuple
-    start: int
-    end: int
-    stride: tuple | None
-
-
 def read_pickle(read_range: ReadRange, entries: dict[str, ZipEntry], size: int) -> tuple[str, bytes]:
     """Return (archive prefix incl. '/', data.pkl bytes)."""
     pkl = [e for e in entries.values() if e.name.endswith("data.pkl") and e.name.count("/") == 1]
@@ -181,8 +165,10 @@ def read_pickle(read_range: ReadRange, entries: dict[str, ZipEntry], size: int) 
     return e.name[: -len("data.pkl")], data
 
 
-def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[[list[str]], str]) -> BinTensor:
-    """Locate one tensor; ``names_to_name`` maps the available names to the wanted one (or raises)."""
+def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[[list[str]], str]) -> TensorInfo:
+    """Locate one tensor; ``names_to_name`` maps the available names to the wanted one (or raises).
+
+    The result's ``stride`` is set only for a non-contiguous view."""
     read_range = checked_reader(read_range, size, "zip archive")
     entries = read_central_directory(read_range, size)
     prefix, pkl = read_pickle(read_range, entries, size)
@@ -198,5 +184,5 @@ def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[
                               f"{ref.storage.numel} x {item}")
     first, end, contiguous = view_extent(ref.offset, ref.shape, ref.stride, ref.storage.numel, f"tensor {name!r}")
     base, _ = data_offset(read_range, entry, size)
-    return BinTensor(name, ref.storage.dtype, ref.shape, base + first * item, base + end * item,
+    return TensorInfo(name, ref.storage.dtype, tuple(ref.shape), base + first * item, base + end * item,
                      None if contiguous else ref.stride)

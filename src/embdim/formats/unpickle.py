@@ -16,8 +16,8 @@ import pickle
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ._view import MAX_NDIM
-from .errors import CheckpointError, UnsafeCheckpointError
+from ..errors import CheckpointError, UnsafeCheckpointError
+from .view import MAX_NDIM
 
 # torch storage class name -> safetensors dtype tag
 STORAGE_DTYPES = MappingProxyType({

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 # More dimensions than any weight has; also keeps per-call work on hostile tuples small.
 MAX_NDIM = 32
