@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from huggingface_hub import hf_hub_download  # noqa: E402
 
-from embdim.hub import HubClient  # noqa: E402
+from embdim.sources.hub import HubClient  # noqa: E402
 from tests.fixtures import EMBED_IN, LAYOUTS, checkpoint_files, pythia_like_tensors, raw_from_float32  # noqa: E402
-from tests.hubserver import FakeHub  # noqa: E402
+from tests.hubs.hubserver import FakeHub  # noqa: E402
 
 
 def checkpoint(vocab: int, dim: int, params: int, dtype: str) -> "OrderedDict":

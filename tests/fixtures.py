@@ -208,7 +208,7 @@ def make_pythia_like_repo(hub, repo_id: str, steps, layout="safetensors", dtype:
 
     Parameters
     ----------
-    hub : tests.hubserver.FakeHub
+    hub : tests.hubs.hubserver.FakeHub
     steps : iterable of int
     layout : str or dict
         One of ``LAYOUTS``, or ``{step: layout}`` (steps not in the dict use ``"safetensors"``).
@@ -300,8 +300,8 @@ try:  # a ready-made pytest fixture: `from tests.fixtures import fake_hub`
 
     @pytest.fixture
     def fake_hub(tmp_path):
-        """A started :class:`tests.hubserver.FakeHub`, stopped after the test."""
-        from tests.hubserver import FakeHub
+        """A started :class:`tests.hubs.hubserver.FakeHub`, stopped after the test."""
+        from tests.hubs.hubserver import FakeHub
         with FakeHub(tmp_path) as hub:
             yield hub
 except ImportError:  # pragma: no cover - fixtures used outside pytest (bench)

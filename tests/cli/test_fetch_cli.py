@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures import EMBED_IN, EMBED_OUT, checkpoint_files, evil_bin, make_pythia_like_repo, pythia_like_tensors
-from tests.hubserver import FakeHub
+from tests.hubs.hubserver import FakeHub
 
 REPO = "EleutherAI/pythia-70m"
 TOKEN = "hf_cliSECRETtoken0987654321"

@@ -285,7 +285,7 @@ def run_case(name: str, tmp, timeout: float | None = None) -> list[Outcome]:
     (which demands the token) for Hub cases, ``estimate`` and ``geometry`` for local files."""
     from pathlib import Path
 
-    from tests.hubserver import FakeHub
+    from tests.hubs.hubserver import FakeHub
     tmp = Path(tmp)
     case = CASES[name]()
     timeout = timeout or case.limit_s

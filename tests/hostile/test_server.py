@@ -4,7 +4,7 @@
 
 Every case asserts the exit code, one error line on stderr (no traceback), nothing at ``--out`` or
 beside it, the token in no output, and a time bound. The stand-in's hostile modes are bounded in
-bytes and time (``tests/hubserver.py``), and every request goes to 127.0.0.1.
+bytes and time (``tests/hubs/hubserver.py``), and every request goes to 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Callable
 import pytest
 
 from tests.fixtures import make_pythia_like_repo
-from tests.hubserver import FakeHub
+from tests.hubs.hubserver import FakeHub
 
 REPO = "EleutherAI/pythia-14m"
 TOKEN = "hf_hostileSECRETtoken24680"

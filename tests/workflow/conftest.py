@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Helpers for the workflow tests: a scratch working directory that links the repository's
-Snakefile, and Snakemake runs against the loopback Hub stand-in (tests/hubserver.py)."""
+Snakefile, and Snakemake runs against the loopback Hub stand-in (tests/hubs/hubserver.py)."""
 from __future__ import annotations
 
 import os

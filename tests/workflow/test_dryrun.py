@@ -10,7 +10,7 @@ import yaml
 
 from embdim.config import expand_steps, model_slug
 from tests.fixtures import make_pythia_like_repo
-from tests.hubserver import FakeHub
+from tests.hubs.hubserver import FakeHub
 from tests.workflow.conftest import REPO, job_counts, make_workdir, snakemake, sweep_env
 
 pytestmark = pytest.mark.slow

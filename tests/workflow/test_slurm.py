@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from embdim.summary import read_summary
-from tests.hubserver import FakeHub
+from tests.hubs.hubserver import FakeHub
 from tests.workflow.conftest import (REPO, check_summary, make_workdir, snakemake, sweep_env,
                                      tiny_hub_sweep)
 

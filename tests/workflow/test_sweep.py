@@ -19,7 +19,7 @@ import pytest
 from embdim.baseline import random_baseline
 from embdim.config import model_slug
 from embdim.summary import read_summary
-from tests.hubserver import FakeHub
+from tests.hubs.hubserver import FakeHub
 from tests.workflow.conftest import (TINY_CONFIG, check_summary, make_workdir, readme_block,
                                      snakemake, sweep_env, tiny_hub_sweep)
 

@@ -102,10 +102,10 @@ def run(args: argparse.Namespace) -> dict:
     _exit_on_sigterm()
     progress = _Progress() if (sys.stderr.isatty() and not args.json) else None
     if Path(args.repo).is_dir():
-        from ..localrun import fetch_local
+        from ..sources.local import fetch_local
         res = fetch_local(args.repo, args.revision, args.tensor)
     else:
-        from ..hub import HubClient, quiet_hub_logs
+        from ..sources.hub import HubClient, quiet_hub_logs
         quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
         client = HubClient(on_bytes=progress, max_retry_after=args.max_retry_after)
         try:

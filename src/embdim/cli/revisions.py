@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
-from ..errors import InputError
 from .fetch import NET_DOC, add_network_flags
 
 EPILOG = """examples:
@@ -21,9 +19,6 @@ step<N>: step-1, step01, ...) `unnumbered`. JSON rows also carry `duplicate_of`:
 revision whose file has the same sha256 (byte-identical checkpoints). Locally, commit = the file's sha256.
 --out writes a TSV: revision, step, commit, file, blob_sha256, status.
 """ + NET_DOC
-
-TSV_COLUMNS = ("revision", "step", "commit", "file", "blob_sha256", "status")
-_UNSAFE_CELL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -41,25 +36,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def to_tsv(rows: list[dict]) -> str:
-    lines = ["\t".join(TSV_COLUMNS)]
-    for r in rows:
-        cells = ["" if r.get(c) is None else str(r[c]) for c in TSV_COLUMNS]
-        if any(_UNSAFE_CELL.search(c) for c in cells):  # validated upstream; never forge a row
-            from ..httpclient import shown
-            raise InputError(f"refusing to write revision {shown(cells[0])}: a control character in a cell")
-        lines.append("\t".join(cells))
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace) -> dict:
     from ..io import atomic_write
+    from ..sources.records import to_tsv
 
     if Path(args.repo).is_dir():
-        from ..localrun import list_local_revisions
+        from ..sources.local import list_local_revisions
         rows = list_local_revisions(args.repo, args.tensor)
     else:
-        from ..hub import HubClient, quiet_hub_logs
+        from ..sources.hub import HubClient, quiet_hub_logs
         quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
         rows = HubClient(max_retry_after=args.max_retry_after).list_revisions(args.repo, args.tensor)
     if args.out:

@@ -5,22 +5,14 @@ branch names and paths carry no control characters, sha256 values are 64 hex."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-from .errors import HubError
-from .httpclient import shown
+from ..errors import HubError
+from .names import shown, unsafe_name
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def unsafe_name(name) -> bool:
-    """True for a name that must not be written or shown: not a string, empty, or holding a control,
-    format or line/paragraph-separator character (a tab or newline would forge TSV rows)."""
-    return (not isinstance(name, str) or not name
-            or any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in name))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """``embdim fetch`` / ``embdim revisions`` (subprocess, HF_ENDPOINT) against the strict stand-in
-(``tests/hubserver_strict.py``): CDN redirects that refuse the token, branch names only, paginated
+(``tests/hubs/hubserver_strict.py``): CDN redirects that refuse the token, branch names only, paginated
 trees, gzip API answers, 401 for missing repos; bytes counted by that server, not by embdim."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.fixtures import (EMBED_IN, EMBED_OUT, LAYOUTS, checkpoint_files, make_pythia_like_repo,
                             pythia_like_tensors)
-from tests.hubserver_strict import StrictHub
+from tests.hubs.hubserver_strict import StrictHub
 
 TOKEN = "hf_strictSECRETtoken13579"
 FETCH_KEYS = {"repo", "revision", "commit", "file", "tensor", "dtype", "shape", "bytes_downloaded", "blob_sha256"}
@@ -287,7 +287,7 @@ def test_server_without_revision_and_paths_info_endpoints(tmp_path):
 def test_branch_moved_during_fetch_is_an_integrity_error(monkeypatch):
     import huggingface_hub.constants
     from embdim.errors import IntegrityError
-    from embdim.hub import HubClient
+    from embdim.sources.hub import HubClient
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with StrictHub() as h:

@@ -11,7 +11,8 @@ huggingface_hub's shared client is replaced (``set_client_factory``) by one that
 
 Every setting comes from the environment (``Settings.from_env``), so tests and slow links can change
 it; ``http_error`` is the one place where httpx errors that are not worth a retry become a one-line
-:class:`~embdim.errors.HubError`.
+:class:`~embdim.errors.HubError`. Strings from a server reach messages only through
+:func:`embdim.sources.names.shown`.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore2
 import httpx2
 
-from .errors import HubError, InputError
+from ..errors import HubError, InputError
+from .names import shown
 
 ENV_TIMEOUT = "EMBDIM_HTTP_TIMEOUT"                  # longest silence of a connection (s)
 ENV_CONNECT_TIMEOUT = "EMBDIM_HTTP_CONNECT_TIMEOUT"  # TCP (+TLS) connect (s)
@@ -40,11 +42,10 @@ ENV_VARS = (ENV_TIMEOUT, ENV_CONNECT_TIMEOUT, ENV_DEADLINE, ENV_MIN_RATE, ENV_MA
 DEFAULTS = {ENV_TIMEOUT: 60.0, ENV_CONNECT_TIMEOUT: 10.0, ENV_DEADLINE: 120.0, ENV_MIN_RATE: 65536.0,
             ENV_MAX_RETRY_AFTER: 300.0}
 MAX_REDIRECTS = 5
-# Caps on what is read whole. Real answers: a Pythia branch's tree or paths-info < 10 kB, its refs
-# ~30 kB (154 branches), revision info < 1 kB; the largest index json on the Hub is a few MB
-# (Pythia-12b's is ~30 kB). 16 MiB is far above all of them and still cheap to hold.
+# Cap on an API answer read whole. Real answers: a Pythia branch's tree or paths-info < 10 kB, its refs
+# ~30 kB (154 branches), revision info < 1 kB. 16 MiB is far above all of them and still cheap to hold.
+# (Index json files have their own cap, embdim.formats.layout.MAX_INDEX_BYTES.)
 MAX_API_BYTES = 16 << 20
-MAX_INDEX_BYTES = 16 << 20
 
 
 def env_float(name: str, default: float, minimum: float = 0.0) -> float:
@@ -86,13 +87,6 @@ class Settings:
     def transfer_deadline(self, nbytes: int) -> float:
         """Seconds one request may take to deliver ``nbytes`` of body."""
         return self.deadline + max(0, nbytes) / self.min_rate
-
-
-def shown(s, limit: int = 80) -> str:
-    """A string from a server (or the environment) as it may appear in a message: ASCII-escaped (no
-    control character, no line break reaches a terminal or a TSV) and cut to ``limit`` characters."""
-    s = str(s)
-    return ascii(s[:limit]) + ("..." if len(s) > limit else "")
 
 
 # -- deadlines -------------------------------------------------------------------------------------

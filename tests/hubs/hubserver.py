@@ -19,7 +19,7 @@ Faults are injected per path substring, each for ``times`` requests after lettin
 disconnect), ``ignore_range`` (200 to a Range request); hostile modes, each bounded in time and bytes:
 ``inject_hang`` (accept, never answer), ``inject_trickle`` (headers or body one byte at a time),
 ``inject_body`` (any status, headers and body, e.g. a huge API answer). ``FakeHub(token=...)`` demands a bearer token,
-``rate``/``latency`` simulate a link. ``python tests/hubserver.py --serve DIR`` serves
+``rate``/``latency`` simulate a link. ``python tests/hubs/hubserver.py --serve DIR`` serves
 ``DIR/<org>/<name>/<revision>/<files>`` and prints the ``HF_ENDPOINT`` to use.
 
 Example

@@ -11,6 +11,8 @@ A run directory is not trusted either: only regular files inside it are opened (
 ``/dev/zero`` would be hashed forever), links that leave it are not followed, the walk of a step
 directory is bounded, and a file that cannot be used is one line (a warning in ``revisions``, an
 error in ``fetch``), not a traceback.
+
+Reading a run directory imports neither ``huggingface_hub`` nor ``httpx`` (``tests/unit/test_imports.py``).
 """
 from __future__ import annotations
 
@@ -18,17 +20,16 @@ import errno
 import hashlib
 import logging
 import os
-import posixpath
 import stat
 from pathlib import Path
 
-from .formats.layout import (is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
-                             read_tensor_bytes, resolve_tensor_name)
-from .formats.safe import LocalFile
-from .errors import CheckpointError, InputError, NotFoundError, TensorNotFoundError
-from .httpclient import MAX_INDEX_BYTES, shown
-from .hub import FetchResult, parse_step, sort_rows
-from .hubanswers import unsafe_name
+from ..config import parse_step
+from ..errors import CheckpointError, InputError, NotFoundError, TensorNotFoundError
+from ..formats.layout import (MAX_INDEX_BYTES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
+                              read_tensor_bytes)
+from ..formats.safe import LocalFile
+from .names import shown, unsafe_name
+from .records import FetchResult, revision_row, shard_of, sort_rows
 
 log = logging.getLogger("embdim.localrun")
 
@@ -133,10 +134,9 @@ def _holder(root: str, d: Path, files: list[str], tensor: str | None,
                 return None, None
     wm = _read_index(root, d, entry)
     try:
-        name = resolve_tensor_name(wm, tensor)
+        name, shard = shard_of(entry, wm, tensor)
     except TensorNotFoundError:
         return None, None
-    shard = posixpath.normpath(posixpath.join(posixpath.dirname(entry), wm[name]))
     return (shard if os.path.lexists(d / shard) else None), name
 
 
@@ -148,7 +148,7 @@ def _root(run_dir) -> tuple[Path, str]:
 
 
 def list_local_revisions(run_dir: str | os.PathLike, tensor: str | None = None) -> list[dict]:
-    """Rows like :meth:`embdim.hub.HubClient.list_revisions` for the subdirectories of ``run_dir``."""
+    """Rows like :meth:`embdim.sources.hub.HubClient.list_revisions` for the subdirectories of ``run_dir``."""
     root, real = _root(run_dir)
     try:
         subdirs = sorted(p for p in root.iterdir() if p.is_dir())
@@ -164,8 +164,7 @@ def list_local_revisions(run_dir: str | os.PathLike, tensor: str | None = None) 
         files = _files(d) if inside else []
         if step is None and not files:
             continue  # not a checkpoint directory (logs, plots, ...)
-        row = {"revision": d.name, "step": step, "commit": None, "files": files, "file": None,
-               "blob_sha256": None, "status": "no-weights"}
+        row = revision_row(d.name, step, None, files)
         rows.append(row)
         if not inside:
             log.warning("warning: %s links outside the run directory; listed as no-weights", d.name)

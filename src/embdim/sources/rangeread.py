@@ -7,66 +7,33 @@
   every answer is checked: 206 + ``Content-Range`` + ``Content-Length`` + total size, the LFS sha256 in
   ``X-Linked-Etag``; a 200 to a Range request is read only up to the bytes needed.
 - Byte accounting, timeouts and per-request deadlines: huggingface_hub's shared client is the one
-  configured in :mod:`embdim.httpclient` (every HTTP body byte counted, API answers included).
-- Retries are bounded: a retry count is reset only by real progress (``MIN_PROGRESS`` bytes), not by a
-  server that trickles a few bytes per attempt; a ``Retry-After`` longer than ``max_retry_after`` fails
-  at once, and every wait it asks for is announced on stderr.
+  configured in :mod:`embdim.sources.http` (every HTTP body byte counted, API answers included).
+- Retries follow :mod:`embdim.sources.retry` and are bounded: a retry count is reset only by real
+  progress (``MIN_PROGRESS`` bytes), not by a server that trickles a few bytes per attempt.
 
 The token only ever goes into request headers; no message, log line or file contains it.
 """
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import logging
 import re
-import threading
-import time
 from typing import Callable
 from urllib.parse import urlsplit
 
 import httpx2
 from huggingface_hub import constants
 from huggingface_hub.errors import OfflineModeIsEnabled
-from huggingface_hub.utils import build_hf_headers, get_session, parse_ratelimit_headers
+from huggingface_hub.utils import build_hf_headers, get_session
 
-from . import __version__
-from .errors import HubError, IntegrityError, NotFoundError
-from .httpclient import (COUNTER, ENV_MAX_RETRY_AFTER, FINAL_ERRORS, MAX_REDIRECTS, NETWORK_ERRORS, BadRedirect,
-                         Settings, deadline, env_float, http_error, install_client, redirect_target, shown)
-
-log = logging.getLogger("embdim.hub")
-
-ENV_BACKOFF = "EMBDIM_BACKOFF_BASE"     # seconds before the first retry (doubles each time)
-ENV_RETRIES = "EMBDIM_MAX_RETRIES"
-# Same temporary failures huggingface_hub retries (utils/_http.py _DEFAULT_RETRY_ON_STATUS_CODES).
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-MAX_WAIT = 8.0             # cap of the exponential backoff (s), as huggingface_hub's http_backoff
-ANNOUNCE_WAIT = 5.0        # a Retry-After wait this long or longer is announced on stderr (shorter: silent)
+from .. import __version__
+from ..errors import HubError, IntegrityError, NotFoundError
+from .http import (COUNTER, FINAL_ERRORS, MAX_REDIRECTS, NETWORK_ERRORS, BadRedirect, Settings, deadline,
+                   env_float, http_error, install_client, redirect_target)
+from .names import shown
+from .retry import ENV_BACKOFF, ENV_RETRIES, RETRY_STATUS, Attempts, Backoff, log, retry_after
 # An attempt that ends early resets the retry count only if it brought this much: a trickling server
 # (a few bytes per attempt) then runs out of retries instead of being retried forever.
 MIN_PROGRESS = 64 << 10
-
-
-def _retry_after(headers) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta-seconds, fractional accepted, or an HTTP date), else
-    from the Hub's ``RateLimit: "api";r=0;t=55`` header when no request is left in the window."""
-    v = headers.get("retry-after")
-    if not v:
-        try:
-            info = parse_ratelimit_headers(headers)
-        except (TypeError, ValueError):
-            return None
-        return float(info.reset_in_seconds) if info is not None and info.remaining == 0 else None
-    try:
-        return max(0.0, float(v))
-    except ValueError:
-        pass
-    try:
-        # An HTTP date has whole seconds: wait one more, so we are never early.
-        return max(0.0, email.utils.parsedate_to_datetime(v).timestamp() - time.time() + 1.0)
-    except (TypeError, ValueError):
-        return None
 
 
 def _etag(v: str | None) -> str | None:
@@ -112,43 +79,22 @@ class RangeReader:
                  max_retry_after: float | None = None):
         self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
         self._token = token
-        self.backoff_base = float(backoff_base if backoff_base is not None else env_float(ENV_BACKOFF, 1.0))
-        self.max_retries = int(max_retries if max_retries is not None else env_float(ENV_RETRIES, 5))
+        base = float(backoff_base if backoff_base is not None else env_float(ENV_BACKOFF, 1.0))
+        retries = int(max_retries if max_retries is not None else env_float(ENV_RETRIES, 5))
         self.settings = Settings.from_env(max_retry_after)
+        self.backoff = Backoff(base, retries, self.settings.max_retry_after)
         self.on_bytes = on_bytes
         install_client(self.settings)
         self._start = COUNTER.n
-        self._hold_until = 0.0  # time.monotonic() before which no request is sent (Retry-After)
-        self._hold_lock = threading.Lock()
 
     @property
     def bytes_downloaded(self) -> int:
         """HTTP body bytes received since this reader was made (API answers included)."""
         return COUNTER.n - self._start
 
-    # -- retry policy ---------------------------------------------------------------------------
-    def _wait_hold(self) -> None:
-        """Called before every request: after a Retry-After, no thread of this client sends anything
-        (a rate limit is per client, not per URL; ``revisions`` lists branches from several threads)."""
-        while (left := self._hold_until - time.monotonic()) > 0:
-            time.sleep(left)
-
-    def _sleep(self, failures: int, retry_after: float | None, what: str, why: str) -> None:
-        wait = min(MAX_WAIT, self.backoff_base * 2 ** (failures - 1))
-        if retry_after is not None:
-            cap = self.settings.max_retry_after
-            if retry_after > cap:
-                raise HubError(f"{what}: rate limited ({why}), the server asks to wait {retry_after:.0f} s, more "
-                               f"than the {cap:.0f} s accepted (--max-retry-after / {ENV_MAX_RETRY_AFTER}); "
-                               "try again later")
-            wait = max(wait, retry_after)  # nothing is re-sent before Retry-After
-            with self._hold_lock:
-                self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
-            if wait >= ANNOUNCE_WAIT:
-                log.warning("%s: rate limited, waiting %.0f s (attempt %d/%d)", what, wait, failures + 1,
-                            self.max_retries + 1)
-        log.info("%s: %s; retry %d/%d in %.2f s", what, why, failures, self.max_retries, wait)
-        time.sleep(wait)
+    def hub_headers(self) -> dict:
+        """Headers of a request to the Hub: user agent and, when one is set or stored, the token."""
+        return build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
 
     # -- ranged reads ---------------------------------------------------------------------------
     def get_range(self, url: str, start: int, end: int, *, size: int | None = None,
@@ -170,13 +116,13 @@ class RangeReader:
         if end <= start:
             return b""
         buf = bytearray()
-        failures = 0
         what = f"GET {urlsplit(url).path} bytes {start}-{end - 1}"
+        attempts = Attempts(self.backoff, what, byte_range=(start, end))
         while True:
             pos = start + len(buf)
-            retry_after, why, err = None, "", None
+            wait, why, err = None, "", None
             try:
-                status, retry_after = self._get_once(url, pos, end, buf, size, sha256, commit)
+                status, wait = self._get_once(url, pos, end, buf, size, sha256, commit)
                 if status is None:
                     return buf
                 why = f"HTTP {status}"
@@ -192,26 +138,20 @@ class RangeReader:
                 return buf
             if start + len(buf) > pos:  # progress: resume at once from the last byte received
                 if start + len(buf) - pos >= MIN_PROGRESS:
-                    failures = 0
+                    attempts.reset()
                 else:
-                    failures += 1
-                    if failures > self.max_retries:
-                        raise HubError(f"{what}: still failing after {self.max_retries} retries ({why})",
-                                       byte_range=(start, end)) from err
+                    attempts.failed(why, err)
                 log.info("%s: %s; resuming at byte %d", what, why, start + len(buf))
                 continue
-            failures += 1
-            if failures > self.max_retries:
-                raise HubError(f"{what}: still failing after {self.max_retries} retries ({why})",
-                               byte_range=(start, end)) from err
-            self._sleep(failures, retry_after, what, why)
+            attempts.failed(why, err)
+            attempts.wait(why, wait)
 
     def _get_once(self, url: str, pos: int, end: int, buf: bytearray, size: int | None,
                   sha256: str | None, commit: str | None = None) -> tuple[int | None, float | None]:
         """One attempt (following redirects); appends to ``buf``; returns (retryable status, Retry-After)
         or (None, None) when the range is complete."""
-        self._wait_hold()
-        headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
+        self.backoff.wait_hold()
+        headers = self.hub_headers()
         headers["Accept-Encoding"] = "identity"  # byte offsets must be of the stored file
         rng = f"bytes={pos}-{end - 1}"
         headers["Range"] = rng
@@ -243,7 +183,7 @@ class RangeReader:
                     continue
                 if r.status_code in RETRY_STATUS:
                     r.read()
-                    return r.status_code, _retry_after(r.headers)
+                    return r.status_code, retry_after(r.headers)
                 if r.status_code == 404:
                     raise NotFoundError(f"{urlsplit(url).path}: not found (HTTP 404, "
                                         f"{shown(r.headers.get('x-error-code') or 'no error code')})")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """A second, independent Hub stand-in that behaves like huggingface.co where a friendly one may not.
 
-Written apart from ``tests/hubserver.py`` to catch what that one is too kind about. Like the real Hub:
+Written apart from ``tests/hubs/hubserver.py`` to catch what that one is too kind about. Like the real Hub:
 
 - LFS files: ``GET``/``HEAD /{repo}/resolve/{rev}/{path}`` answer **302** with an absolute ``Location``
   on another origin (the CDN, a second port) and a short text body, plus ``X-Repo-Commit``,

@@ -12,9 +12,10 @@ import pytest
 
 from embdim.errors import (HubError, IntegrityError, NotFoundError, TensorNotFoundError,
                            UnsafeCheckpointError)
-from embdim.hub import HubClient, parse_step
+from embdim.config import parse_step
+from embdim.sources.hub import HubClient
 from tests.fixtures import DTYPES, EMBED_IN, EMBED_OUT, LAYOUTS, evil_bin, make_pythia_like_repo
-from tests.hubserver import FakeHub
+from tests.hubs.hubserver import FakeHub
 
 REPO = "EleutherAI/pythia-14m"
 KiB = 1024

@@ -2,16 +2,17 @@
 """Hub access: list revisions, resolve files, and read ONE tensor with HTTP range requests.
 
 ``huggingface_hub`` does the endpoint (``HF_ENDPOINT``), auth (``HF_TOKEN`` or a stored login), headers,
-URLs, its shared HTTP client (configured by :mod:`embdim.httpclient`) and error typing
+URLs, its shared HTTP client (configured by :mod:`embdim.sources.http`) and error typing
 (``hf_raise_for_status``). The four API calls (the ones behind ``list_repo_refs``, ``model_info``,
 ``get_paths_info``, ``list_repo_tree``) are sent through that client but parsed by us
-(:mod:`embdim.hubanswers`), leniently: ``HfApi``'s parsers raise ``KeyError`` on answers that lack fields we do
+(:mod:`embdim.sources.answers`), leniently: ``HfApi``'s parsers raise ``KeyError`` on answers that lack fields we do
 not need (``converts``, ``pointerSize``, ``id``), and ``list_repo_tree`` retries inside on its own schedule.
 We add what it lacks:
 
-- retries of those API calls on 408/429/5xx and network errors, honouring ``Retry-After``;
+- retries of those API calls on 408/429/5xx and network errors, honouring ``Retry-After``
+  (:mod:`embdim.sources.retry`, the same policy as the ranged reads);
 - ranged GETs that retry, resume, follow CDN redirects and check every answer, with exact byte
-  accounting (:mod:`embdim.rangeread`);
+  accounting (the client holds a :class:`embdim.sources.rangeread.RangeReader`);
 - locating the tensor: the index json of sharded checkpoints, then the safetensors header or the
   torch-zip directory + ``data.pkl`` (:mod:`embdim.formats`).
 
@@ -21,36 +22,35 @@ that moves mid-fetch is an error, not a silent mix of two checkpoints.
 
 Every server string that is kept or shown is validated first: commits are 40 lowercase hex, branch
 names and file paths carry no control characters (git allows none in ref names), sha256 values are 64
-hex; anything else appears in messages only through :func:`embdim.httpclient.shown`. API answers are
+hex; anything else appears in messages only through :func:`embdim.sources.names.shown`. API answers are
 read up to ``MAX_API_BYTES`` and index json files up to ``MAX_INDEX_BYTES``.
 
 The token is only ever put in request headers; no message, log line or file written contains it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import quote, urljoin
 
 import httpx2
 from huggingface_hub import hf_hub_url
 from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, HFValidationError,
                                     OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
+from huggingface_hub.utils import get_session, hf_raise_for_status, validate_repo_id
 
-from . import __version__
-from .formats.layout import (WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
-                             read_tensor_bytes, resolve_tensor_name)
-from .config import parse_step  # noqa: F401  (re-exported: callers import it from here)
-from .hubanswers import COMMIT, Branch, HubFile, BadAnswer, file_entries, ref_commit, unsafe_name
-from .errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
-from .httpclient import (FINAL_ERRORS, MAX_API_BYTES, MAX_INDEX_BYTES, NETWORK_ERRORS, deadline, http_error,
-                         request_capped, shown)
-from .rangeread import RETRY_STATUS, RangeReader, _retry_after, git_blob_sha1, log
+from ..config import parse_step
+from ..errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
+from ..formats.layout import (MAX_INDEX_BYTES, WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index,
+                              pick_weight_file, read_tensor_bytes)
+from .answers import COMMIT, BadAnswer, Branch, HubFile, file_entries, ref_commit
+from .http import FINAL_ERRORS, MAX_API_BYTES, NETWORK_ERRORS, deadline, http_error, request_capped
+from .names import shown, unsafe_name
+from .rangeread import RangeReader, git_blob_sha1
+from .records import FetchResult, revision_row, shard_of, sort_rows
+from .retry import RETRY_STATUS, Attempts, log, retry_after
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 MAX_TREE_PAGES = 1000  # a Link header that never ends is a server bug, not a reason to loop forever
@@ -67,43 +67,41 @@ def quiet_hub_logs() -> None:
     constants.HF_HUB_DISABLE_TELEMETRY = True
 
 
-@dataclass
-class FetchResult:
-    """One fetched tensor and where it came from (``raw`` is little-endian, C order)."""
-
-    repo: str
-    revision: str
-    commit: str
-    file: str
-    tensor: str
-    dtype: str
-    shape: tuple
-    raw: bytes
-    bytes_downloaded: int
-    blob_sha256: str | None
-
-    def to_dict(self) -> dict:
-        return {"repo": self.repo, "revision": self.revision, "commit": self.commit, "file": self.file,
-                "tensor": self.tensor, "dtype": self.dtype, "shape": list(self.shape),
-                "bytes_downloaded": self.bytes_downloaded, "blob_sha256": self.blob_sha256,
-                "tensor_sha256": hashlib.sha256(self.raw).hexdigest()}
-
-
 class _BareNotFound(NotFoundError):
     """A 404 without the Hub's ``X-Error-Code``: a missing thing, or an endpoint the server lacks."""
 
 
-class HubClient(RangeReader):
+class HubClient:
     """Talks to the Hub (``HF_ENDPOINT`` or ``endpoint``): API calls with retries + ranged reads.
 
-    Parameters are those of :class:`embdim.rangeread.RangeReader` (endpoint, token, backoff_base,
-    max_retries, on_bytes).
+    It holds a :class:`embdim.sources.rangeread.RangeReader` (``reader``), whose retry policy and
+    ``Retry-After`` hold its API calls share. Parameters are those of the reader (endpoint, token,
+    backoff_base, max_retries, on_bytes, max_retry_after).
     """
+
+    def __init__(self, endpoint: str | None = None, token: str | None = None, backoff_base: float | None = None,
+                 max_retries: int | None = None, on_bytes: Callable[[int], None] | None = None,
+                 max_retry_after: float | None = None):
+        self.reader = RangeReader(endpoint, token, backoff_base, max_retries, on_bytes, max_retry_after)
+        self.endpoint = self.reader.endpoint
+
+    @property
+    def bytes_downloaded(self) -> int:
+        """HTTP body bytes received since this client was made (API answers included)."""
+        return self.reader.bytes_downloaded
+
+    def get_range(self, url: str, start: int, end: int, **kw) -> bytes | bytearray:
+        """Bytes [start, end) of ``url``: :meth:`RangeReader.get_range`."""
+        return self.reader.get_range(url, start, end, **kw)
+
+    def get_file(self, url: str, size: int, **kw) -> bytes:
+        """A whole small file, checked: :meth:`RangeReader.get_file`."""
+        return self.reader.get_file(url, size, **kw)
 
     def _api(self, what: str, fn, *, repo_id: str, revision: str | None = None, filename: str | None = None):
         """Run one API call with retries; map huggingface_hub's typed errors to embdim's."""
-        failures = 0
         ctx = {"repo_id": repo_id, "revision": revision, "filename": filename}
+        attempts = Attempts(self.reader.backoff, what, **ctx)
         while True:
             try:
                 return fn()
@@ -130,23 +128,21 @@ class HubClient(RangeReader):
                     raise _BareNotFound(f"{repo_id}@{revision}: not found ({what}: HTTP 404)", **ctx) from e
                 if status not in RETRY_STATUS:
                     raise HubError(f"{what} failed with HTTP {status}", **ctx) from e
-                err, retry_after, why = e, _retry_after(e.response.headers), f"HTTP {status}"
+                err, wait, why = e, retry_after(e.response.headers), f"HTTP {status}"
             except (*NETWORK_ERRORS, httpx2.DecodingError) as e:  # incl. a cut gzip body
-                err, retry_after, why = e, None, f"{type(e).__name__}: {shown(e)}"
+                err, wait, why = e, None, f"{type(e).__name__}: {shown(e)}"
             except FINAL_ERRORS as e:  # redirect loop, ftp:// or file:// redirect, invalid port: final
                 raise http_error(what, e, **ctx) from e
             except BadAnswer as e:  # a truncated or garbled answer: ask again
-                err, retry_after, why = e, None, f"unusable answer ({e})"
-            failures += 1
-            if failures > self.max_retries:
-                raise HubError(f"{what}: still failing after {self.max_retries} retries ({why})", **ctx) from err
-            self._sleep(failures, retry_after, what, why)
+                err, wait, why = e, None, f"unusable answer ({e})"
+            attempts.failed(why, err)
+            attempts.wait(why, wait)
 
     def _call(self, method: str, url: str, what: str = "API call", **kw):
         """One API request through huggingface_hub's shared client: (parsed JSON, response)."""
-        self._wait_hold()
-        headers = build_hf_headers(token=self._token, library_name="embdim", library_version=__version__)
-        with deadline(self.settings.deadline):
+        self.reader.backoff.wait_hold()
+        headers = self.reader.hub_headers()
+        with deadline(self.reader.settings.deadline):
             r = request_capped(get_session(), method, url, what, MAX_API_BYTES, headers=headers, **kw)
         hf_raise_for_status(r)
         try:
@@ -268,10 +264,9 @@ class HubClient(RangeReader):
         if entry.endswith(".index.json"):
             wm = self._read_index(repo, revision, commit, info)
             try:
-                want = resolve_tensor_name(wm, tensor)
+                want, shard = shard_of(entry, wm, tensor)
             except TensorNotFoundError as e:
                 raise TensorNotFoundError(f"{repo}@{revision}: {e}", tensor=tensor, **ctx) from e
-            shard = posixpath.normpath(posixpath.join(posixpath.dirname(entry), wm[want]))
             info = infos.get(shard)
             if info is None:
                 try:
@@ -323,8 +318,7 @@ class HubClient(RangeReader):
         refs = self.list_refs(repo)
 
         def row(branch: Branch) -> dict:
-            out = {"revision": branch.name, "step": parse_step(branch.name), "commit": branch.target_commit,
-                   "files": [], "file": None, "blob_sha256": None, "status": "no-weights"}
+            out = revision_row(branch.name, parse_step(branch.name), branch.target_commit)
             try:
                 files = self.list_files(repo, branch.name)
             except NotFoundError:  # deleted between the refs call and now
@@ -338,8 +332,7 @@ class HubClient(RangeReader):
             if entry.endswith(".index.json"):
                 try:  # an unreadable index or a tensor it does not list: nothing to fetch there
                     wm = self._read_index(repo, branch.name, branch.target_commit, files[entry])
-                    entry = posixpath.normpath(posixpath.join(posixpath.dirname(entry),
-                                                              wm[resolve_tensor_name(wm, tensor)]))
+                    _, entry = shard_of(entry, wm, tensor)
                 except (TensorNotFoundError, CheckpointError):
                     return out
                 if entry not in files:
@@ -351,14 +344,3 @@ class HubClient(RangeReader):
             rows = list(pool.map(row, refs))
         return sort_rows(rows)
 
-
-def sort_rows(rows: list[dict]) -> list[dict]:
-    """Sort by step (unnumbered branches last, by name) and mark blobs already seen at an earlier row."""
-    rows = sorted(rows, key=lambda r: (r["step"] is None, r["step"] or 0, r["revision"]))
-    first: dict[str, str] = {}
-    for r in rows:
-        sha = r.get("blob_sha256")
-        r["duplicate_of"] = first.get(sha) if sha else None
-        if sha and sha not in first:
-            first[sha] = r["revision"]
-    return rows
