@@ -167,7 +167,8 @@ def faiss_knn(X: np.ndarray, k: int) -> float:
     return float(D[:, k].mean())
 
 
-def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above, compare_engines=()):
+def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above, compare_engines=(),
+              peers=("skdim", "faiss")):
     import faiss
     import skdim
     import torch
@@ -207,9 +208,10 @@ def bench_cpu(sizes, dadapy_python, skip_skdim_twonn_above, twonn_above, compare
                                         "engine": r.knn_engine}
             print(f"embdim MLE k=10     {t:8.2f} s  id={r.id:.6f}  engine={r.knn_engine} "
                   f"(forced) tiers={r.knn_tiers}", flush=True)
-        s, t = timed(lambda: skdim.id.MLE(K=10).fit(X, n_neighbors=10).dimension_)
-        res["skdim_mle"] = {"id": float(s), "seconds": t}
-        print(f"skdim MLE k=10      {t:8.2f} s  id={s:.6f}", flush=True)
+        if "skdim" in peers:
+            s, t = timed(lambda: skdim.id.MLE(K=10).fit(X, n_neighbors=10).dimension_)
+            res["skdim_mle"] = {"id": float(s), "seconds": t}
+            print(f"skdim MLE k=10      {t:8.2f} s  id={s:.6f}", flush=True)
         _, t = timed(lambda: faiss_knn(X, 10))
         res["faiss_knn"] = {"seconds": t}
         print(f"faiss kNN k=10+1    {t:8.2f} s  (IndexFlatL2, kNN only)", flush=True)
@@ -338,6 +340,8 @@ def main(argv=None):
                    help="hold every library to this instruction set (see module docstring)")
     c.add_argument("--compare-engines", default=None,
                    help="also time embdim MLE with these engines forced (comma-separated)")
+    c.add_argument("--peers", default="skdim,faiss",
+                   help="peers timed beside embdim's MLE (faiss is always timed)")
     c.add_argument("--twonn-above", type=float, default=float("inf"),
                    help="skip the TwoNN comparisons when n*n exceeds this")
     c.add_argument("--dadapy-python", default=os.environ.get("DADAPY_PYTHON"))
@@ -362,7 +366,8 @@ def main(argv=None):
             os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **env})
         sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
         out = bench_cpu(sizes, a.dadapy_python, a.skip_skdim_twonn_above, a.twonn_above,
-                        [e for e in (a.compare_engines or "").split(",") if e])
+                        [e for e in (a.compare_engines or "").split(",") if e],
+                        a.peers.split(","))
     else:
         out = bench_gpu(a.n, a.d, a.repeat, a.profile)
     if a.json:
