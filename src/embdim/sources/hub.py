@@ -67,6 +67,20 @@ def quiet_hub_logs() -> None:
     constants.HF_HUB_DISABLE_TELEMETRY = True
 
 
+# huggingface_hub's typed errors that no retry cures -> (embdim error, message), in except-clause order:
+# subclasses first (GatedRepoError is a RepositoryNotFoundError; all but the first two are HfHubHTTPError).
+_FINAL = (
+    (HFValidationError, InputError, "{repo!r} is neither a directory nor a valid Hub repo id (namespace/name)"),
+    (OfflineModeIsEnabled, HubError, "{what}: HF_HUB_OFFLINE is set; unset it to reach the Hub"),
+    (GatedRepoError, HubError, "{repo} is gated: accept its terms on the Hub and set HF_TOKEN"),
+    (RepositoryNotFoundError, NotFoundError,
+     "{repo}: repository not found (check the id; private repos need HF_TOKEN)"),
+    (RevisionNotFoundError, NotFoundError, "{repo}: revision {revision!r} not found"),
+    (EntryNotFoundError, NotFoundError, "{repo}@{revision}: {filename} not found"),
+)
+_FINAL_TYPES = tuple(t for t, _, _ in _FINAL)
+
+
 class _BareNotFound(NotFoundError):
     """A 404 without the Hub's ``X-Error-Code``: a missing thing, or an endpoint the server lacks."""
 
@@ -105,20 +119,10 @@ class HubClient:
         while True:
             try:
                 return fn()
-            except HFValidationError as e:
-                raise InputError(f"{repo_id!r} is neither a directory nor a valid Hub repo id "
-                                 "(namespace/name)", **ctx) from e
-            except OfflineModeIsEnabled as e:
-                raise HubError(f"{what}: HF_HUB_OFFLINE is set; unset it to reach the Hub", **ctx) from e
-            except GatedRepoError as e:
-                raise HubError(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN", **ctx) from e
-            except RepositoryNotFoundError as e:
-                raise NotFoundError(f"{repo_id}: repository not found (check the id; private repos need "
-                                    "HF_TOKEN)", **ctx) from e
-            except RevisionNotFoundError as e:
-                raise NotFoundError(f"{repo_id}: revision {revision!r} not found", **ctx) from e
-            except EntryNotFoundError as e:
-                raise NotFoundError(f"{repo_id}@{revision}: {filename or 'path'} not found", **ctx) from e
+            except _FINAL_TYPES as e:
+                cls, msg = next((c, m) for t, c, m in _FINAL if isinstance(e, t))
+                raise cls(msg.format(what=what, repo=repo_id, revision=revision, filename=filename or "path"),
+                          **ctx) from e
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 if status in (401, 403):
