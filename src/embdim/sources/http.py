@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: MIT
 """The one HTTP client configuration behind every request embdim sends (API calls and ranged reads).
 
-huggingface_hub's shared client is replaced (``set_client_factory``) by one that
+Each reader builds its own client (:func:`make_client`; huggingface_hub's shared client and its
+process-global factory are left alone), which
 
 - has connect / read / write / pool timeouts (never ``timeout=None``: a silent server ends in seconds);
 - enforces a per-request deadline on the socket itself, headers included: a server that trickles one
   byte every 2 s resets every read timeout, but not the deadline (``deadline()``);
 - follows at most ``MAX_REDIRECTS`` redirects for API calls;
-- counts every HTTP body byte it receives (``COUNTER``), so ``bytes_downloaded`` is exact.
+- counts every HTTP body byte it receives in its own :class:`ByteCounter`, so a reader's
+  ``bytes_downloaded`` is exact even with other clients in the same process.
 
 Every setting comes from the environment (``Settings.from_env``), so tests and slow links can change
 it; ``http_error`` is the one place where httpx errors that are not worth a retry become a one-line
@@ -167,7 +169,9 @@ class _DeadlineBackend(httpcore2.NetworkBackend):
 
 
 # -- byte accounting --------------------------------------------------------------------------------
-class _Counter:
+class ByteCounter:
+    """HTTP body bytes received by one client."""
+
     def __init__(self):
         self.n = 0
         self.lock = threading.Lock()  # `revisions` lists branches from several threads
@@ -177,16 +181,13 @@ class _Counter:
             self.n += k
 
 
-COUNTER = _Counter()
-
-
 class _CountingStream(httpx2.SyncByteStream):
-    def __init__(self, inner):
-        self._inner = inner
+    def __init__(self, inner, counter: ByteCounter):
+        self._inner, self._counter = inner, counter
 
     def __iter__(self):
         for chunk in self._inner:
-            COUNTER.add(len(chunk))
+            self._counter.add(len(chunk))
             yield chunk
 
     def close(self) -> None:
@@ -196,7 +197,8 @@ class _CountingStream(httpx2.SyncByteStream):
 class _Transport(httpx2.BaseTransport):
     """The real transport, with deadlines on its sockets; counts raw body bytes as they arrive."""
 
-    def __init__(self):
+    def __init__(self, counter: ByteCounter):
+        self._counter = counter
         self._inner = httpx2.HTTPTransport()
         pool = getattr(self._inner, "_pool", None)
         if isinstance(pool, httpcore2.ConnectionPool):  # (a proxy pool keeps the plain timeouts)
@@ -204,7 +206,7 @@ class _Transport(httpx2.BaseTransport):
 
     def handle_request(self, request):
         response = self._inner.handle_request(request)
-        response.stream = _CountingStream(response.stream)
+        response.stream = _CountingStream(response.stream, self._counter)
         return response
 
     def close(self) -> None:
@@ -234,22 +236,17 @@ def _check_redirect(response) -> None:
         redirect_target(str(response.url), response.headers.get("location", ""))
 
 
-_INSTALLED = False
+def make_client(settings: Settings, counter: ByteCounter) -> httpx2.Client:
+    """One reader's client: ``settings``' timeouts, deadlines on its sockets, bytes counted in ``counter``.
 
-
-def install_client(settings: Settings) -> None:
-    """Make huggingface_hub's shared client this one (same event hook as its default factory)."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    from huggingface_hub.utils import set_client_factory
+    It carries huggingface_hub's request hook, as its default client does (HF_HUB_OFFLINE refuses the
+    request, a request id is added, requests are logged at debug level).
+    """
     from huggingface_hub.utils._http import hf_request_event_hook
     timeout = httpx2.Timeout(settings.timeout, connect=settings.connect_timeout)
-    set_client_factory(lambda: httpx2.Client(transport=_Transport(), timeout=timeout,
-                                             event_hooks={"request": [hf_request_event_hook],
-                                                          "response": [_check_redirect]},
-                                             follow_redirects=True, max_redirects=MAX_REDIRECTS))
-    _INSTALLED = True
+    return httpx2.Client(transport=_Transport(counter), timeout=timeout,
+                         event_hooks={"request": [hf_request_event_hook], "response": [_check_redirect]},
+                         follow_redirects=True, max_redirects=MAX_REDIRECTS)
 
 
 # -- reading and errors ------------------------------------------------------------------------------

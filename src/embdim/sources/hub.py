@@ -2,9 +2,9 @@
 """Hub access: list revisions, resolve files, and read ONE tensor with HTTP range requests.
 
 ``huggingface_hub`` does the endpoint (``HF_ENDPOINT``), auth (``HF_TOKEN`` or a stored login), headers,
-URLs, its shared HTTP client (configured by :mod:`embdim.sources.http`) and error typing
-(``hf_raise_for_status``). The four API calls (the ones behind ``list_repo_refs``, ``model_info``,
-``get_paths_info``, ``list_repo_tree``) are sent through that client but parsed by us
+URLs and error typing (``hf_raise_for_status``). The four API calls (the ones behind ``list_repo_refs``,
+``model_info``, ``get_paths_info``, ``list_repo_tree``) are sent through the reader's own client
+(:mod:`embdim.sources.http`) and parsed by us
 (:mod:`embdim.sources.answers`), leniently: ``HfApi``'s parsers raise ``KeyError`` on answers that lack fields we do
 not need (``converts``, ``pointerSize``, ``id``), and ``list_repo_tree`` retries inside on its own schedule.
 We add what it lacks:
@@ -39,7 +39,7 @@ import httpx2
 from huggingface_hub import hf_hub_url
 from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, HFValidationError,
                                     OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
-from huggingface_hub.utils import get_session, hf_raise_for_status, validate_repo_id
+from huggingface_hub.utils import hf_raise_for_status, validate_repo_id
 
 from ..config import parse_step
 from ..errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
@@ -143,11 +143,11 @@ class HubClient:
             attempts.wait(why, wait)
 
     def _call(self, method: str, url: str, what: str = "API call", **kw):
-        """One API request through huggingface_hub's shared client: (parsed JSON, response)."""
+        """One API request through the reader's client (bytes counted with the ranges): (parsed JSON, response)."""
         self.reader.backoff.wait_hold()
         headers = self.reader.hub_headers()
         with deadline(self.reader.settings.deadline):
-            r = request_capped(get_session(), method, url, what, MAX_API_BYTES, headers=headers, **kw)
+            r = request_capped(self.reader.client, method, url, what, MAX_API_BYTES, headers=headers, **kw)
         hf_raise_for_status(r)
         try:
             return json.loads(r.content), r

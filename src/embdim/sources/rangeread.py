@@ -6,8 +6,8 @@
   a 302 to a CDN host is followed with ``Range`` kept and the token dropped (it never leaves the Hub);
   every answer is checked: 206 + ``Content-Range`` + ``Content-Length`` + total size, the LFS sha256 in
   ``X-Linked-Etag``; a 200 to a Range request is read only up to the bytes needed.
-- Byte accounting, timeouts and per-request deadlines: huggingface_hub's shared client is the one
-  configured in :mod:`embdim.sources.http` (every HTTP body byte counted, API answers included).
+- Byte accounting, timeouts and per-request deadlines: each reader has its own client, built by
+  :mod:`embdim.sources.http` (every HTTP body byte counted, API answers included).
 - Retries follow :mod:`embdim.sources.retry` and are bounded: a retry count is reset only by real
   progress (``MIN_PROGRESS`` bytes), not by a server that trickles a few bytes per attempt.
 
@@ -23,12 +23,12 @@ from urllib.parse import urlsplit
 import httpx2
 from huggingface_hub import constants
 from huggingface_hub.errors import OfflineModeIsEnabled
-from huggingface_hub.utils import build_hf_headers, get_session
+from huggingface_hub.utils import build_hf_headers
 
 from .. import __version__
 from ..errors import HubError, IntegrityError, NotFoundError
-from .http import (COUNTER, FINAL_ERRORS, MAX_REDIRECTS, NETWORK_ERRORS, BadRedirect, Settings, deadline,
-                   env_float, http_error, install_client, redirect_target)
+from .http import (FINAL_ERRORS, MAX_REDIRECTS, NETWORK_ERRORS, BadRedirect, ByteCounter, Settings, deadline,
+                   env_float, http_error, make_client, redirect_target)
 from .names import shown
 from .retry import ENV_BACKOFF, ENV_RETRIES, RETRY_STATUS, Attempts, Backoff, log, retry_after
 # An attempt that ends early resets the retry count only if it brought this much: a trickling server
@@ -56,7 +56,7 @@ def git_blob_sha1(data: bytes) -> str:
 
 
 class RangeReader:
-    """Ranged reads from Hub URLs through huggingface_hub's shared (counting) client.
+    """Ranged reads from Hub URLs through this reader's own (counting) client.
 
     Parameters
     ----------
@@ -84,13 +84,13 @@ class RangeReader:
         self.settings = Settings.from_env(max_retry_after)
         self.backoff = Backoff(base, retries, self.settings.max_retry_after)
         self.on_bytes = on_bytes
-        install_client(self.settings)
-        self._start = COUNTER.n
+        self.counter = ByteCounter()
+        self.client = make_client(self.settings, self.counter)  # API calls of a HubClient use it too
 
     @property
     def bytes_downloaded(self) -> int:
         """HTTP body bytes received since this reader was made (API answers included)."""
-        return COUNTER.n - self._start
+        return self.counter.n
 
     def hub_headers(self) -> dict:
         """Headers of a request to the Hub: user agent and, when one is set or stored, the token."""
@@ -160,7 +160,7 @@ class RangeReader:
             return self._follow(url, headers, pos, end, buf, size, sha256, commit, rng)
 
     def _follow(self, url, headers, pos, end, buf, size, sha256, commit, rng):
-        hub_origin, cur, client = _origin(self.endpoint), url, get_session()
+        hub_origin, cur, client = _origin(self.endpoint), url, self.client
         for _ in range(MAX_REDIRECTS + 1):
             with client.stream("GET", cur, headers=headers, follow_redirects=False) as r:
                 linked = _etag(r.headers.get("x-linked-etag"))
