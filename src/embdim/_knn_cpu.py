@@ -221,6 +221,7 @@ def faiss_candidates(xs: np.ndarray, m: int, threads: int):
 def certify(ctx, engine: str, threads: int):
     """Whole-matrix candidates of ``engine``, exact re-rank and certificate for every row.
 
+    ``ctx.u`` must hold float32's unit round-off (the product's operands are float32).
     Returns (d² (n, k) float64, idx (n, k), ok (n,) bool): rows not ``ok`` go to the caller's
     next tier. The certificate is the chunked engines' (:meth:`embdim.knn._Context.chunk`):
     the exact k-th d² must lie below the smallest approximate value not re-ranked minus the
@@ -228,10 +229,7 @@ def certify(ctx, engine: str, threads: int):
     """
     import torch
 
-    from .knn import _UNIT_ROUNDOFF
-
     k, m = ctx.k, ctx.m
-    ctx.u = _UNIT_ROUNDOFF["float32"]  # the product's operands are float32
     xs = ctx.xs.numpy()
     sq = ctx.sq.numpy()
     if engine == "faiss-fp32":

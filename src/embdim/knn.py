@@ -191,6 +191,7 @@ def knn(X: np.ndarray, k: int, *, device: str = "auto", precision: str | None = 
     if engine in ("sym-fp32", "faiss-fp32") and m + 1 <= n - 1:
         from . import _knn_cpu
 
+        ctx.u = _UNIT_ROUNDOFF["float32"]  # the whole-matrix engines multiply in float32
         d2, ii, ok = _knn_cpu.certify(ctx, engine, max(1, torch.get_num_threads()))
         dist[ok], idx[ok] = d2[ok].sqrt(), ii[ok]
         counts["float32"] = int(ok.sum())

@@ -13,10 +13,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 NETWORK = ("huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2")
-# The one cycle the tree had when this test was written, outside the I/O layer: _knn_cpu imports
-# knn._UNIT_ROUNDOFF inside a function, and knn imports _knn_cpu. Delete the entry once that constant
-# lives below both (e.g. in knn_engine); any other cycle fails.
-KNOWN_EDGES = {("embdim._knn_cpu", "embdim.knn")}
+# Edges tolerated in a cycle (none now: any cycle fails).
+KNOWN_EDGES: set = set()
 
 
 def module_name(path: Path) -> str:
