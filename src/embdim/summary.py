@@ -26,6 +26,7 @@ COLUMNS = [
     "model", "tensor", "step", "revision", "commit", "estimator", "k", "normalization",
     "aggregate", "id", "ci_low", "ci_high", "se", "ed", "redundancy", "n", "n_unique", "status",
     "duplicate_of", "file", "blob_sha256", "tensor_name", "dtype", "d", "id_mean", "id_median",
+    "knn_engine",
 ]
 GEOMETRY_COLUMNS = [
     "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq", "variance", "q",
@@ -201,7 +202,8 @@ def _row(model, tensor, step, spec, rev, res, dups, geometry, base) -> dict:
         for key in MEASURE_KEYS:
             row[key] = (res or {}).get(key)
         prov = (res or {}).get("provenance") or {}
-        row.update(tensor_name=prov.get("tensor"), dtype=prov.get("dtype"))
+        row.update(tensor_name=prov.get("tensor"), dtype=prov.get("dtype"),
+                   knn_engine=((res or {}).get("knn") or {}).get("engine"))
         if prov.get("shape"):
             row["d"] = prov["shape"][-1]
         for key in GEOMETRY_COLUMNS if geometry else []:

@@ -49,6 +49,7 @@ def results(tmp_path):
                                                       ("twonn", 2, None, None, 0.5))]
         (r / "measure.json").write_text(json.dumps({
             "n": 50304, "n_unique": 50277, "ed": 512, "estimates": estimates,
+            "knn": {"k_max": 10, "engine": "sym-fp32", "tiers": {"float32": 50277}},
             "id_vs_k": {"k": [2, 3, 4], "id": [idv + 3, idv + 2, idv + 1],
                         "normalization": "k-1", "aggregate": "harmonic"},
             "geometry": {"mean_cosine": step / 1e4, "isotropy": 0.5, "n": 50304, "d": 512},
@@ -76,6 +77,7 @@ def test_rows_statuses_duplicates_and_geometry(results):
         "embed_in", "gpt_neox.embed_in.weight", "k-1", "harmonic")
     assert (one["ci_low"], one["ci_high"], one["se"], one["id_mean"]) == (19.5, 21.5, 0.5, 22.5)
     assert got[(1000, "twonn")]["normalization"] is None
+    assert one["knn_engine"] == "sym-fp32" and got[(3000, "mle")]["knn_engine"] is None
 
 
 def test_rows_per_tensor_and_convention(results):
