@@ -233,8 +233,9 @@ def check(config: dict) -> Sweep:
     Raises
     ------
     ConfigError
-        Empty or duplicate models, slug collisions, bad step ranges, duplicate estimators, a
-        TwoNN ``k`` other than 2, ``gpu`` > 0 with ``device: cpu``.
+        Empty or duplicate models, slug collisions, an untrained demo run that ``demo.runs``
+        does not list, bad step ranges, duplicate estimators, a TwoNN ``k`` other than 2,
+        ``gpu`` > 0 with ``device: cpu``.
     """
     models: dict[str, str] = {}
     for i, model in enumerate(config["models"]):
@@ -243,6 +244,12 @@ def check(config: dict) -> Sweep:
             raise ConfigError(f"config key 'models[{i}]': {model!r} maps to the same result "
                               f"directory {slug!r} as {models[slug]!r}")
         models[slug] = model
+        run = DEMO_RUN.match(os.path.normpath(model))
+        runs = (config.get("demo") or {}).get("runs", ["adam", "coupled_adam"])
+        if run and run.group(1) not in runs and not os.path.exists(f"{model}/train.json"):
+            raise ConfigError(f"config key 'models[{i}]': {model!r} is a demo run that is not "
+                              f"trained yet, and 'demo.runs' ({', '.join(runs)}) does not list "
+                              f"{run.group(1)!r}")
     for i, item in enumerate(config["steps"]):
         if isinstance(item, dict) and item["start"] > item["stop"]:
             raise ConfigError(f"config key 'steps[{i}]': start {item['start']} is after stop {item['stop']}")

@@ -88,6 +88,8 @@ def test_command_line_strings_are_coerced():
     ({"sample": 1}, "sample"),
     ({"sample": 20}, "sample"),  # fewer rows than the k-curve's 32 neighbours
     ({"seed": -1}, "seed"),
+    # a demo run the rule would have to train, but demo.runs leaves out
+    ({"models": ["results/demo/nosuchrun"], "demo": {"runs": ["adam"]}}, "models[0]"),
 ])
 def test_errors_name_the_bad_key(overrides, key):
     with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):

@@ -11,7 +11,7 @@ rule train_demo_model:
     benchmark:
         "benchmarks/train_demo_model/{run}.tsv"
     wildcard_constraints:
-        run="adam|coupled_adam",
+        run="|".join(config.get("demo", {}).get("runs", ["adam", "coupled_adam"])),
     conda:
         "../../envs/embdim.yaml"
     threads: 2
