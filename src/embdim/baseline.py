@@ -64,7 +64,7 @@ def random_baseline(n: int, dim: int, k: int = 10, estimator: str = "mle", seed:
     keep = ("estimator", "k", "normalization", "aggregate", "id", "id_harmonic", "id_mean",
             "id_median", "redundancy")
     estimates = [{key: e.get(key) for key in keep} for e in m["estimates"]]
-    out = {"n": int(n), "dim": int(dim), "seed": int(seed)}
+    out = {"n": int(n), "ed": int(dim), "dim": int(dim), "seed": int(seed)}  # ed as in the summary
     if len(estimates) == 1:
         out.update(estimates[0])
     out.update(estimates=estimates, version=__version__)

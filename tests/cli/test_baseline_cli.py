@@ -50,6 +50,7 @@ def test_low_dimensional_gaussian_id_is_close_to_dim():
     # their Fig. 1 shows < 5 % bias for D <= 5 at n >= 1000); 20 % separates D=3 from D=2 or 4.
     out = baseline_json("--n", 3000, "--dim", 3, "--k", 10)
     assert out["id"] == pytest.approx(3.0, rel=0.2)
+    assert baseline_json("--n", 3000, "--ed", 3, "--k", 10) == out  # --ed: the summary's name
     assert out["id"] == pytest.approx(out["id_harmonic"])
     assert out["id_mean"] >= out["id_harmonic"]  # arithmetic mean >= harmonic mean, always
     tw = baseline_json("--n", 3000, "--dim", 3, "--estimator", "twonn")
@@ -67,6 +68,7 @@ def test_human_output():
     ["random", "--n", "1", "--dim", "5"],
     ["random", "--n", "100", "--dim", "0"],
     ["random", "--n", "20", "--dim", "5", "--k", "50"],
+    ["random", "--n", "20", "--ed", "5", "--k", "1"],  # MLE needs k >= 2, as in estimate
     ["random", "--n", "100", "--dim", "5", "--estimator", "pca"],
     ["random", "--dim", "5"],
     [],

@@ -14,7 +14,7 @@ EPILOG = """examples:
       --estimator mle:10 --estimator mle:5 --estimator twonn --out baseline.json
 
 Draws N samples of N(0, I_D) (numpy default_rng(SEED), float32) and estimates their ID with the
-same code path as `embdim estimate`. JSON keys: n, dim, seed, estimates (one object per
+same code path as `embdim estimate`. JSON keys: n, ed (and dim, its older name), seed, estimates (one object per
 --estimator: estimator, k, normalization, aggregate, id, id_harmonic, id_mean, id_median,
 redundancy), version; with one --estimator also its keys at the top level (k, estimator, id, ...).
 Several --estimator (e.g. mle:10 mle:5 twonn) share one sample and one kNN. --like takes N (its
@@ -32,7 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                          description="ID of N samples drawn from N(0, I_D).",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--n", type=int, help="number of samples (rows); required unless --like")
-    r.add_argument("--dim", type=int, help="ambient dimension D; required unless --like")
+    r.add_argument("--ed", "--dim", dest="dim", type=int,
+                   help="ambient (embedding) dimension D, `ed` as in the summary; required "
+                        "unless --like (--dim is the older name)")
     r.add_argument("--like", metavar="ESTIMATE.json",
                    help="take N = n_unique and D = ed from an `embdim estimate` JSON")
     r.add_argument("--k", type=int, default=10, help="neighbours for MLE (default 10)")
@@ -85,9 +87,9 @@ def run(args: argparse.Namespace) -> dict:
     n = args.n if args.n is not None else n
     dim = args.dim if args.dim is not None else dim
     if n is None or dim is None:
-        raise InputError("need --n and --dim (or --like ESTIMATE.json)")
-    if n < 2 or dim < 1 or args.k < 1:
-        raise InputError(f"need --n >= 2, --dim >= 1, --k >= 1 (got {n}, {dim}, {args.k})")
+        raise InputError("need --n and --ed (or --like ESTIMATE.json)")
+    if n < 2 or dim < 1 or args.k < 2:  # MLE needs two neighbours, as in estimate and measure
+        raise InputError(f"need --n >= 2, --ed >= 1, --k >= 2 (got {n}, {dim}, {args.k})")
     from ..estimators import parse_spec
 
     names = args.estimator or ["mle"]
