@@ -127,10 +127,15 @@ def emit(result: dict, as_json: bool, human=None) -> None:
         sys.stdout.write((human(result) if human else _default_human(result)).rstrip("\n") + "\n")
 
 
+def provenance(args, meta: dict) -> dict:
+    """The input's provenance (file, tensor, dtype, shape) and the package version."""
+    return {"input": str(args.input), "tensor": meta.get("tensor"), "dtype": meta.get("dtype"),
+            "shape": meta.get("shape"), "version": __version__}
+
+
 def with_provenance(result: dict, args, meta: dict) -> dict:
-    """Add the input's provenance (file, tensor, dtype, shape) and the package version."""
-    result.update(input=str(args.input), tensor=meta.get("tensor"), dtype=meta.get("dtype"),
-                  shape=meta.get("shape"), version=__version__)
+    """Add :func:`provenance` to ``result`` at its top level."""
+    result.update(provenance(args, meta))
     return result
 
 

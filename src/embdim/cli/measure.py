@@ -80,13 +80,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .. import __version__
+    from . import check_out_path, provenance
     from ..formats.layout import load_matrix
     from ..errors import InputError
     from ..estimators import parse_spec
     from ..measure import measure, write_lid
     from ..io import write_json
-    from . import check_out_path
     from .estimate import _progress_bar
 
     if args.threads is not None:
@@ -107,9 +106,7 @@ def run(args: argparse.Namespace) -> dict:
                 precision=args.precision, engine=args.knn_engine,
                 progress=_progress_bar(not args.json and sys.stderr.isatty()))
     result = m.result
-    result["provenance"] = {"input": str(args.input), "tensor": meta.get("tensor"),
-                            "dtype": meta.get("dtype"), "shape": meta.get("shape"),
-                            "version": __version__, "command": "embdim measure",
+    result["provenance"] = {**provenance(args, meta), "command": "embdim measure",
                             "estimators": [s.full for s in specs]}
     if args.lid_out:
         write_lid(args.lid_out, m.arrays)
