@@ -32,8 +32,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=None,
                    help="checkpoint interval after the log-spaced ones (default: a round number "
                         "near steps/6, e.g. 100 for 600 steps)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: min(2, CPUs) — the demo is tuned for 2 cores)")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
+    p.add_argument("--seq-len", type=int, default=64,
+                   help="tokens per sequence (default 64; the model's context is 128)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: the model is too small to gain from a second "
+                        "one; the workflow runs the demo's trainings side by side instead)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run, human=format_human, out_is_dir=True)  # --out is a run directory
@@ -41,7 +45,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import os
     import sys
 
     from ..demo.train import TrainSettings, default_every, train_demo
@@ -54,11 +57,15 @@ def run(args: argparse.Namespace) -> dict:
     every = args.every if args.every is not None else default_every(args.steps)
     if every < 1:
         raise InputError(f"--every must be >= 1 (got {every})")
-    threads = args.threads if args.threads is not None else min(2, os.cpu_count() or 1)
+    threads = args.threads
     if threads < 1:
         raise InputError(f"--threads must be >= 1 (got {threads})")
+    if args.batch_size < 1 or args.seq_len < 2:
+        raise InputError(f"--batch-size must be >= 1 and --seq-len >= 2 "
+                         f"(got {args.batch_size}, {args.seq_len})")
     settings = TrainSettings(optimizer=args.optimizer, steps=args.steps, seed=args.seed,
-                             every=every, threads=threads)
+                             every=every, threads=threads, batch_size=args.batch_size,
+                             seq_len=args.seq_len)
     result = train_demo(args.out, settings, log=None if args.quiet else sys.stderr)
     # stdout stays short: the per-step losses are in train.json
     return {k: v for k, v in result.items() if k != "losses"}
