@@ -244,7 +244,7 @@ def certify(ctx, engine: str, threads: int):
     p = (av[:, :m] <= (av[:, k - 1] + 2 * bound)[:, None]).sum(axis=1)
     p = np.minimum(np.maximum(p, k), np.minimum(cnt, m))
     enough = cnt >= k
-    p[~enough] = np.minimum(cnt[~enough], m).clip(min=1) if ctx.n > 1 else 1
+    p[~enough] = np.minimum(cnt[~enough], m).clip(min=1)  # a lone row (n = 1) has cnt 0: p = 1
     cand = np.where(ai[:, :m] >= 0, ai[:, :m], 0)
     D, ii = ctx._exact(rows, torch.from_numpy(cand), torch.from_numpy(p))
     a_next = av[np.arange(ctx.n), p]

@@ -26,7 +26,7 @@ rule train_demo_model:
         batch_size=config.get("demo", {}).get("batch_size", 8),
         seq_len=config.get("demo", {}).get("seq_len", 64),
     shell:
-        "embdim train-demo --out results/demo/{wildcards.run} --optimizer {wildcards.run}"
+        "embdim train-demo --out-dir results/demo/{wildcards.run} --optimizer {wildcards.run}"
         " --steps {params.steps} --seed {params.seed} --batch-size {params.batch_size}"
         " --seq-len {params.seq_len} --threads {threads} --json"
         " > {log} 2>&1"

@@ -88,7 +88,7 @@ def check_out_path(path, flag: str = "--out", directory: bool = False) -> None:
 
 def _check_outputs(args) -> None:
     if getattr(args, "out", None):
-        check_out_path(args.out, "--out", directory=getattr(args, "out_is_dir", False))
+        check_out_path(args.out, "--out")
     if getattr(args, "out_dir", None):
         check_out_path(args.out_dir, "--out-dir", directory=True)
 
@@ -110,6 +110,20 @@ def _log_to_stderr() -> None:
         h = _StderrHandler(logging.WARNING)
         h.setFormatter(logging.Formatter("embdim: %(message)s"))
         logger.addHandler(h)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (Snakemake, SLURM) and SIGHUP raise SystemExit in every command, so the ``finally`` and
+    ``except BaseException`` blocks of the writers (``io.atomic_write``) remove their temporary files."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, stop)
+    except ValueError:  # not the main thread (main() called from library code): leave signals alone
+        pass
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -151,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     as_json = bool(getattr(args, "json", False))
     _log_to_stderr()
+    _exit_on_sigterm()
     try:
         _check_outputs(args)
         result = args.func(args)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..estimators import AGGREGATES, ESTIMATORS, NORMALIZATIONS
+from ..estimators import ESTIMATORS
+from .options import add_convention, add_device, add_output, fmt
 
 EPILOG = """examples:
   embdim baseline random --n 100000 --dim 300 --k 10 --json
@@ -41,14 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--estimator", action="append", default=None, metavar="NAME[:K]",
                    help=f"{' or '.join(ESTIMATORS)} (with --k), or NAME:K[:NORMALIZATION:AGGREGATE] "
                         "as in `embdim measure`; repeatable: all from one kNN (default mle)")
-    r.add_argument("--normalization", choices=tuple(NORMALIZATIONS), default="k-1",
-                   help="MLE convention for estimators that give none (default k-1)")
-    r.add_argument("--aggregate", choices=AGGREGATES, default="harmonic",
-                   help="MLE aggregate for estimators that give none (default harmonic)")
+    add_convention(r, what="MLE (for an --estimator that gives none)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    r.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    r.add_argument("--out", metavar="PATH.json", help="also write the JSON here (atomically)")
+    add_device(r)
+    add_output(r)
     r.set_defaults(func=run, human=format_human)
     return p
 
@@ -102,8 +99,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def format_human(r: dict) -> str:
-    def f(v):
-        return "n/a" if v is None else f"{v:.4g}"
+    f = fmt
     return "\n".join(
         f"N(0, I_{r['dim']}), n={r['n']}, seed={r['seed']}: {e['estimator']} k={e['k']} "
         f"id={f(e['id'])} (harmonic {f(e['id_harmonic'])}, mean {f(e['id_mean'])}, "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..estimators import AGGREGATES, ESTIMATORS, NORMALIZATIONS
-from ..knn import ENGINES
+from ..estimators import ESTIMATORS
+from .options import add_convention, add_input, add_knn, add_output, add_tensor, fmt
 
 EPILOG = """examples:
   embdim estimate e.safetensors --estimator mle --k 10 --json
@@ -28,30 +28,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Intrinsic dimension of the rows of a .npy or .safetensors matrix on exact "
                     "k nearest neighbours: MLE (Levina-Bickel, harmonic mean) or TwoNN (Facco 2017).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
+    add_input(p)
     p.add_argument("--estimator", choices=ESTIMATORS, default="mle",
                    help="estimator (default mle)")
     p.add_argument("--k", type=int, default=10, help="neighbours for mle, >= 2 (default 10; twonn uses 2)")
-    p.add_argument("--normalization", choices=tuple(NORMALIZATIONS), default="k-1",
-                   help="MLE local estimate (k-1)/S (Levina-Bickel, default), (k-2)/S or k/S, "
-                        "S = sum_{j<k} ln(T_k/T_j)")
-    p.add_argument("--aggregate", choices=AGGREGATES, default="harmonic",
-                   help="MLE global value reported as id: harmonic (default), mean or median")
-    p.add_argument("--tensor", default=None,
-                   help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
-                        "else gpt_neox.embed_in.weight)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="kNN device (default auto: cuda when available)")
-    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default=None,
-                   help="first tier of the kNN candidate search (older switch; see "
-                        "--knn-engine); results are exact either way")
-    p.add_argument("--knn-engine", choices=("auto",) + ENGINES, default=None,
-                   help="kNN candidate engine (default auto, or $EMBDIM_KNN_ENGINE: torch-bf16 "
-                        "on CUDA and on CPUs with native bf16, sym-fp32 on other CPUs); "
-                        "results are exact with every engine")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--out", default=None, metavar="PATH.json",
-                   help="also write the JSON result here (atomically)")
+    add_convention(p)
+    add_tensor(p)
+    add_knn(p)
+    add_output(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -90,8 +74,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def format_human(r: dict) -> str:
-    def f(v):
-        return "n/a" if v is None else f"{v:.4g}"
+    f = fmt
     line = f"{r['estimator']} (k={r['k']}): ID {f(r['id'])}"
     if r["estimator"] == "mle":
         line += (f" ({r['aggregate']}, {r['normalization']}; harmonic {f(r['id_harmonic'])}, "

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import add_network_flags, add_output, add_tensor
+
 NET_DOC = """
 Network: EMBDIM_HTTP_CONNECT_TIMEOUT (s, default 10), EMBDIM_HTTP_TIMEOUT (longest silence, s,
 default 60), EMBDIM_HTTP_DEADLINE (s per request, default 120) plus one second per
@@ -28,13 +30,6 @@ tensor_sha256).
 """ + NET_DOC
 
 
-def add_network_flags(p: argparse.ArgumentParser) -> None:
-    """Flags shared by the commands that talk to the Hub."""
-    p.add_argument("--max-retry-after", type=float, default=None, metavar="SECONDS",
-                   help="longest Retry-After to wait for (default: EMBDIM_MAX_RETRY_AFTER or 300); "
-                        "a longer one fails at once")
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "fetch", help="download ONE tensor of a checkpoint with range requests",
@@ -44,10 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("repo", metavar="REPO_OR_DIR", help="Hub repo id (e.g. EleutherAI/pythia-70m) or run directory")
     p.add_argument("--revision", required=True, help="branch, tag or commit (e.g. step1000); a subdirectory locally")
-    p.add_argument("--out", required=True, metavar="PATH", help="output .safetensors (dtype kept) or .npy (float32)")
-    p.add_argument("--tensor", default="embed_in",
-                   help="embed_in (default), embed_out, or a full tensor name")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_output(p, metavar="PATH", required=True,
+               help="output .safetensors (dtype kept) or .npy (float32)")
+    add_tensor(p)
     add_network_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
@@ -80,18 +74,6 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _exit_on_sigterm() -> None:
-    """SIGTERM (Snakemake, SLURM) raises SystemExit, so the temporary output is removed on the way out."""
-    import signal
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-    try:
-        signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread (run() called from library code): leave signals alone
-        pass
-
-
 def run(args: argparse.Namespace) -> dict:
     from ..formats.layout import write_tensor
     from ..errors import InputError
@@ -99,17 +81,17 @@ def run(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     if out.suffix not in (".safetensors", ".npy"):
         raise InputError(f"--out {args.out}: must end in .safetensors or .npy")
-    _exit_on_sigterm()
+    tensor = args.tensor or "embed_in"  # a checkpoint holds many 2-D tensors
     progress = _Progress() if (sys.stderr.isatty() and not args.json) else None
     if Path(args.repo).is_dir():
         from ..sources.local import fetch_local
-        res = fetch_local(args.repo, args.revision, args.tensor)
+        res = fetch_local(args.repo, args.revision, tensor)
     else:
         from ..sources.hub import HubClient, quiet_hub_logs
         quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
         client = HubClient(on_bytes=progress, max_retry_after=args.max_retry_after)
         try:
-            res = client.fetch_tensor(args.repo, args.revision, args.tensor)
+            res = client.fetch_tensor(args.repo, args.revision, tensor)
         finally:
             if progress:
                 progress.done()

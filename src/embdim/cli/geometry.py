@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_input, add_output, add_tensor, fmt
+
 EPILOG = """examples:
   embdim geometry e.safetensors --json
   embdim geometry e.safetensors --tensor embed_out --out geometry.json
@@ -21,13 +23,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Anisotropy, norm of the mean vs variance, isotropy, PCA dimension and effective "
                     "rank of a .npy or .safetensors matrix.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
-    p.add_argument("--tensor", default=None,
-                   help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
-                        "else gpt_neox.embed_in.weight)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--out", default=None, metavar="PATH.json",
-                   help="also write the JSON result here (atomically)")
+    add_input(p)
+    add_tensor(p)
+    add_output(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -47,7 +45,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def format_human(r: dict) -> str:
     def f(v):
-        return "n/a" if v is None else f"{v:.6g}"
+        return fmt(v, 6)
     return "\n".join([
         f"{r['input']}  tensor={r['tensor']}  dtype={r['dtype']}  shape={r['shape']}",
         f"rows: {r['n']} ({r['n_unique']} distinct), d={r['d']}",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..estimators import AGGREGATES, DEFAULT_SPECS, NORMALIZATIONS
-from ..knn import ENGINES
+from ..estimators import DEFAULT_SPECS
+from .options import add_convention, add_input, add_knn, add_output, add_tensor, fmt
 
 EPILOG = """examples:
   embdim measure e.safetensors --json
@@ -40,17 +40,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "with its convention, bootstrap interval, ID vs k, per-row local IDs and the "
                     "geometry of the same distinct rows.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
-    p.add_argument("--tensor", default=None,
-                   help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
-                        "else gpt_neox.embed_in.weight)")
+    add_input(p)
+    add_tensor(p)
     p.add_argument("--estimator", action="append", default=None, metavar="NAME[:K]",
                    help="mle:K or twonn, optionally mle:K:NORMALIZATION:AGGREGATE (repeatable; "
                         f"default {' '.join(DEFAULT_SPECS)})")
-    p.add_argument("--normalization", choices=tuple(NORMALIZATIONS), default="k-1",
-                   help="MLE numerator: k-1 (Levina-Bickel, default), k-2 or k")
-    p.add_argument("--aggregate", choices=AGGREGATES, default="harmonic",
-                   help="MLE global value: harmonic (default), mean or median")
+    add_convention(p, what="MLE (for an --estimator that gives none)")
     p.add_argument("--k-curve", type=int, default=32, metavar="KMAX",
                    help="MLE ID at every k = 2..KMAX (default 32; 0 = off)")
     p.add_argument("--bootstrap", type=int, default=200, metavar="B",
@@ -60,19 +55,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of --sample and --bootstrap (default 0)")
     p.add_argument("--geometry", action=argparse.BooleanOptionalAction, default=True,
                    help="also compute the geometry of the distinct rows (default: yes)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="kNN device (default auto: cuda when available)")
-    p.add_argument("--precision", choices=("bf16", "fp32", "fp64"), default=None,
-                   help="first tier of the kNN candidate search (see --knn-engine); results are "
-                        "exact either way")
-    p.add_argument("--knn-engine", choices=("auto",) + ENGINES, default=None,
-                   help="kNN candidate engine (default auto, as `embdim estimate`); results are "
-                        "exact with every engine")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for the kNN (default: torch's own choice)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--out", default=None, metavar="FILE.json",
-                   help="also write the JSON result here (atomically)")
+    add_knn(p, threads=True)
+    add_output(p)
     p.add_argument("--lid-out", default=None, metavar="FILE.npz",
                    help="write the per-row local IDs here (atomically)")
     p.set_defaults(func=run, human=format_human)
@@ -116,8 +100,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def format_human(r: dict) -> str:
-    def f(v):
-        return "n/a" if v is None else f"{v:.4g}"
+    f = fmt
     p = r["provenance"]
     lines = [f"{p['input']}  tensor={p['tensor']}  dtype={p['dtype']}  shape={p['shape']}",
              f"rows: {r['n']} ({r['n_unique']} distinct), ED {r['ed']}; one kNN at k={r['knn']['k_max']} "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .fetch import NET_DOC, add_network_flags
+from .fetch import NET_DOC
+from .options import add_network_flags, add_output, add_tensor
 
 EPILOG = """examples:
   embdim revisions EleutherAI/pythia-70m --json
@@ -28,9 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "training step of each, and the weight file + sha256 holding the tensor.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("repo", metavar="REPO_OR_DIR", help="Hub repo id or a local run directory")
-    p.add_argument("--tensor", default="embed_in", help="embed_in (default), embed_out, or a full tensor name")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--out", default=None, metavar="PATH.tsv", help="also write a TSV (atomically)")
+    add_tensor(p)
+    add_output(p, metavar="PATH.tsv", help="also write a TSV (atomically)")
     add_network_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
@@ -40,17 +40,18 @@ def run(args: argparse.Namespace) -> dict:
     from ..io import atomic_write
     from ..sources.records import to_tsv
 
+    tensor = args.tensor or "embed_in"  # a checkpoint holds many 2-D tensors
     if Path(args.repo).is_dir():
         from ..sources.local import list_local_revisions
-        rows = list_local_revisions(args.repo, args.tensor)
+        rows = list_local_revisions(args.repo, tensor)
     else:
         from ..sources.hub import HubClient, quiet_hub_logs
         quiet_hub_logs()  # keep stderr to our one-line error; retries are logged at INFO by embdim.hub
-        rows = HubClient(max_retry_after=args.max_retry_after).list_revisions(args.repo, args.tensor)
+        rows = HubClient(max_retry_after=args.max_retry_after).list_revisions(args.repo, tensor)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # the path was checked before the work
         atomic_write(args.out, [to_tsv(rows).encode()])
-    return {"repo": args.repo, "tensor": args.tensor, "revisions": rows}
+    return {"repo": args.repo, "tensor": tensor, "revisions": rows}
 
 
 def format_human(r: dict) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  embdim train-demo --out results/demo/adam --optimizer adam --steps 600 --seed 0
-  embdim train-demo --out results/demo/coupled_adam --optimizer coupled_adam --steps 600 --json
+  embdim train-demo --out-dir results/demo/adam --optimizer adam --steps 600 --seed 0
+  embdim train-demo --out-dir results/demo/coupled_adam --optimizer coupled_adam --steps 600 --json
   embdim revisions results/demo/adam --json      # then sweep it like a Hub repo
 
 Trains a tiny GPT-NeoX (HF GPTNeoXForCausalLM tensor names; d_model 128, 4 layers, vocab 4096,
@@ -25,7 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train a tiny GPT-NeoX-shaped causal LM offline with Adam or Coupled Adam and "
                     "save checkpoints on a Pythia-like schedule.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    # --out-dir as every command that writes a directory; --out is the older spelling
+    p.add_argument("--out-dir", "--out", dest="out_dir", required=True, metavar="RUN_DIR",
+                   help="run directory to write")
     p.add_argument("--optimizer", required=True, choices=["adam", "coupled_adam"])
     p.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p.add_argument("--seed", type=int, default=0, help="seed of init and batches (default 0)")
@@ -40,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "one; the workflow runs the demo's trainings side by side instead)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=run, human=format_human, out_is_dir=True)  # --out is a run directory
+    p.set_defaults(func=run, human=format_human)
     return p
 
 
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> dict:
     settings = TrainSettings(optimizer=args.optimizer, steps=args.steps, seed=args.seed,
                              every=every, threads=threads, batch_size=args.batch_size,
                              seq_len=args.seq_len)
-    result = train_demo(args.out, settings, log=None if args.quiet else sys.stderr)
+    result = train_demo(args.out_dir, settings, log=None if args.quiet else sys.stderr)
     # stdout stays short: the per-step losses are in train.json
     return {k: v for k, v in result.items() if k != "losses"}
 
