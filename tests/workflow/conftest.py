@@ -87,13 +87,17 @@ def tiny_hub_sweep(hub, models=("EleutherAI/pythia-14m", "EleutherAI/pythia-70m"
     return out
 
 
-TINY_CONFIG = {
-    "models": ["EleutherAI/pythia-14m", "EleutherAI/pythia-70m"],
-    "steps": [{"start": 1000, "stop": 3000, "every": 1000}, 4000],
-    "estimators": [{"name": "mle", "k": 5}, {"name": "twonn"}],
-    "tensor": "embed_in",
-    "threads": 1,
-}
+CASES = Path(__file__).resolve().parent / "configs"
+
+
+def case_config(name: str, **overrides) -> dict:
+    """The config of the named case, ``tests/workflow/configs/<name>/config.yaml``, plus overrides."""
+    config = yaml.safe_load((CASES / name / "config.yaml").read_text())
+    config.update(overrides)
+    return config
+
+
+TINY_CONFIG = case_config("hub_sweep")
 
 
 def check_summary(rows: list[dict], fixtures: dict, estimators) -> None:

@@ -12,7 +12,7 @@ import yaml
 
 from embdim import config as cfg
 from embdim.errors import ConfigError
-from tests.workflow.conftest import REPO, make_workdir
+from tests.workflow.conftest import REPO, case_config, make_workdir
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 PAPER_MODELS = [f"EleutherAI/pythia-{s}" for s in ("14m", "70m", "160m", "410m", "1b", "1.4b")]
@@ -101,7 +101,8 @@ def test_defaults_are_filled():
     c = cfg.prepare(raw, SCHEMA).config
     assert c["estimators"] == [{"name": "mle", "k": 10}] and c["tensors"] == ["embed_in"]
     assert c["geometry"] is True and c["demo"] == {"runs": ["adam", "coupled_adam"],
-                                                    "train_steps": 600, "seed": 0}
+                                                    "train_steps": 600, "batch_size": 8,
+                                                    "seq_len": 64, "seed": 0}
     assert c["baseline"] is True
     off = cfg.prepare({**raw, "baseline": "false"}, SCHEMA).config  # as --config gives it
     assert off["baseline"] is False
@@ -137,7 +138,7 @@ def test_model_slugs_are_filesystem_safe():
 
 
 def test_snakemake_reports_a_bad_key_at_parse_time(tmp_path):
-    wd = make_workdir(tmp_path / "wd", {"models": ["EleutherAI/pythia-14m"], "steps": [1000]})
+    wd = make_workdir(tmp_path / "wd", case_config("one_hub_model"))
 
     def dry_run(*config):
         return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", *config],

@@ -6,11 +6,11 @@ import shutil
 import subprocess
 import sys
 
-from tests.workflow.conftest import REPO, make_workdir
+from tests.workflow.conftest import REPO, case_config, make_workdir
 
 
 def test_snakemake_lint_is_clean(tmp_path):
-    wd = make_workdir(tmp_path / "wd", {"models": ["EleutherAI/pythia-14m"], "steps": [1000]})
+    wd = make_workdir(tmp_path / "wd", case_config("one_hub_model"))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=wd,
                           capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr

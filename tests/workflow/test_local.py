@@ -12,7 +12,7 @@ import pytest
 from embdim.config import estimate_mem_mb, estimate_runtime_min
 from embdim.formats.safetensors import write_safetensors
 from embdim.summary import read_summary
-from tests.workflow.conftest import job_counts, make_workdir, snakemake, sweep_env
+from tests.workflow.conftest import case_config, job_counts, make_workdir, snakemake, sweep_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +28,7 @@ def test_local_run_directory_sweep(tmp_path):
         (run / f"step{step}").mkdir(parents=True)
         x = (rng.standard_normal((80, 6)) @ rng.standard_normal((6, 24))).astype(np.float16)
         write_safetensors(run / f"step{step}/model.safetensors", {"gpt_neox.embed_in.weight": x})
-    wd = make_workdir(tmp_path / "wd", {"models": [str(run)], "steps": [0, 100, 200],
-                                         "estimators": [{"name": "mle", "k": 5}],
-                                         "geometry": False, "threads": 1})
+    wd = make_workdir(tmp_path / "wd", case_config("local_run", models=[str(run)]))
     env = sweep_env(NoHub, wd / "hf-home")
     snakemake(wd, "--cores", "2", env=env)
     rows = read_summary(wd / "results/summary.tsv")
@@ -53,7 +51,7 @@ def test_local_run_directory_sweep(tmp_path):
 
 
 def test_demo_run_waits_for_its_training(tmp_path):
-    wd = make_workdir(tmp_path / "wd", {"models": ["results/demo/adam"], "steps": [0, 100]})
+    wd = make_workdir(tmp_path / "wd", case_config("demo_run"))
     proc = snakemake(wd, "-n", env=sweep_env(NoHub, wd / "hf-home"))
     counts = job_counts(proc.stdout)
     assert counts.get("train_demo_model") == 1 and counts.get("list_revisions") == 1, counts

@@ -16,17 +16,12 @@ import yaml
 
 from embdim.summary import read_summary
 from tests.hubs.hubserver import FakeHub
-from tests.workflow.conftest import (REPO, check_summary, make_workdir, snakemake, sweep_env,
-                                     tiny_hub_sweep)
+from tests.workflow.conftest import (REPO, case_config, check_summary, make_workdir, snakemake,
+                                     sweep_env, tiny_hub_sweep)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SETUP = REPO / "tests/slurm/setup_slurm.sh"
-CONFIG = {
-    "models": ["EleutherAI/pythia-14m", "EleutherAI/pythia-70m"],
-    "steps": [1000, 3000],  # pythia-14m has no step3000 on the stand-in
-    "estimators": [{"name": "mle", "k": 5}],
-    "threads": 1,
-}
+CONFIG = case_config("slurm_profile")
 # The profile keeps the plugin's own intervals (first check after 40 s, then every 10 s);
 # the test polls every 2 s. MinJobAge (300 s in setup_slurm.sh) stays >= 3 x the first delay,
 # so the plugin keeps polling squeue.
