@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..estimators import ESTIMATORS
-from .options import add_convention, add_device, add_output, fmt
+from .options import add_convention, add_device, add_output, command, fmt
 
 EPILOG = """examples:
   embdim baseline random --n 100000 --dim 300 --k 10 --json
@@ -25,13 +25,11 @@ n_unique) and D (its ed) from an `embdim estimate` or `embdim measure` JSON; an 
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("baseline", help="ID of a random baseline of the same shape",
-                              description="ID baselines for comparison with embedding matrices.",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command(subparsers, "baseline", help="ID of a random baseline of the same shape",
+                description="ID baselines for comparison with embedding matrices.", epilog=EPILOG)
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    r = kinds.add_parser("random", help="N(0, I_D) samples",
-                         description="ID of N samples drawn from N(0, I_D).",
-                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = command(kinds, "random", help="N(0, I_D) samples",
+                description="ID of N samples drawn from N(0, I_D).", epilog=EPILOG)
     r.add_argument("--n", type=int, help="number of samples (rows); required unless --like")
     r.add_argument("--ed", "--dim", dest="dim", type=int,
                    help="ambient (embedding) dimension D, `ed` as in the summary; required "

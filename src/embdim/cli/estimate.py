@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..estimators import ESTIMATORS
-from .options import add_convention, add_input, add_knn, add_output, add_tensor, fmt
+from .options import add_convention, add_input, add_knn, add_output, add_tensor, command, fmt
 
 EPILOG = """examples:
   embdim estimate e.safetensors --estimator mle --k 10 --json
@@ -23,11 +23,11 @@ tensor) exits 2 with a one-line message.
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "estimate", help="intrinsic dimension of an embedding matrix (MLE or TwoNN)",
+    p = command(
+        subparsers, "estimate", help="intrinsic dimension of an embedding matrix (MLE or TwoNN)",
         description="Intrinsic dimension of the rows of a .npy or .safetensors matrix on exact "
                     "k nearest neighbours: MLE (Levina-Bickel, harmonic mean) or TwoNN (Facco 2017).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     add_input(p)
     p.add_argument("--estimator", choices=ESTIMATORS, default="mle",
                    help="estimator (default mle)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import add_network_flags, add_output, add_tensor
+from .options import add_network_flags, add_output, add_tensor, command
 
 NET_DOC = """
 Network: EMBDIM_HTTP_CONNECT_TIMEOUT (s, default 10), EMBDIM_HTTP_TIMEOUT (longest silence, s,
@@ -31,12 +31,12 @@ tensor_sha256).
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "fetch", help="download ONE tensor of a checkpoint with range requests",
+    p = command(
+        subparsers, "fetch", help="download ONE tensor of a checkpoint with range requests",
         description="Write one tensor (default: the input embedding) of REPO@REVISION, reading only the "
                     "bytes needed. REPO_OR_DIR is a Hub repo id or a local run directory with step{N}/ "
                     "subdirectories.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("repo", metavar="REPO_OR_DIR", help="Hub repo id (e.g. EleutherAI/pythia-70m) or run directory")
     p.add_argument("--revision", required=True, help="branch, tag or commit (e.g. step1000); a subdirectory locally")
     add_output(p, metavar="PATH", required=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_input, add_output, add_tensor, fmt
+from .options import add_input, add_output, add_tensor, command, fmt
 
 EPILOG = """examples:
   embdim geometry e.safetensors --json
@@ -18,11 +18,11 @@ uncentred), plus provenance: input, tensor, dtype, shape, version.
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "geometry", help="geometry of an embedding matrix beside its ID",
+    p = command(
+        subparsers, "geometry", help="geometry of an embedding matrix beside its ID",
         description="Anisotropy, norm of the mean vs variance, isotropy, PCA dimension and effective "
                     "rank of a .npy or .safetensors matrix.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     add_input(p)
     add_tensor(p)
     add_output(p)

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..estimators import DEFAULT_SPECS
-from .options import add_convention, add_input, add_knn, add_output, add_tensor, fmt
+from .options import add_convention, add_input, add_knn, add_output, add_tensor, command, fmt
 
 EPILOG = """examples:
   embdim measure e.safetensors --json
@@ -34,12 +34,12 @@ are NaN, unique_of -1). Bad input exits 2 with a one-line message.
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "measure", help="all estimators + CI + ID vs k + LID + geometry of one matrix",
+    p = command(
+        subparsers, "measure", help="all estimators + CI + ID vs k + LID + geometry of one matrix",
         description="Measure one .npy or .safetensors matrix: every estimator from one exact kNN, "
                     "with its convention, bootstrap interval, ID vs k, per-row local IDs and the "
                     "geometry of the same distinct rows.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     add_input(p)
     add_tensor(p)
     p.add_argument("--estimator", action="append", default=None, metavar="NAME[:K]",

@@ -16,6 +16,13 @@ TENSOR_HELP = ("embed_in (default: the input embedding; in a file with one 2-D t
                "tensor), embed_out, or a full tensor name")
 
 
+def command(subparsers, name: str, *, help: str, description: str,
+            epilog: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand parser whose epilog (examples, JSON keys, exit codes) keeps its line breaks."""
+    return subparsers.add_parser(name, help=help, description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_input(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
+from .options import command
 
 EPILOG = """example:
   embdim plot results/summary.tsv --results results --out-dir results/plots --format png,svg
@@ -12,12 +13,12 @@ EPILOG = """example:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "plot", help="draw ID/redundancy/geometry vs step from summary.tsv",
+    p = command(
+        subparsers, "plot", help="draw ID/redundancy/geometry vs step from summary.tsv",
         description="Writes OUT_DIR/<tensor>/ id_vs_step, id_vs_step_log (with bootstrap CI "
                     "bands), id_vs_step_overlay, redundancy_vs_step, final_id_vs_size, "
                     "geometry_vs_step, lid_histograms and id_vs_k in each format.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("summary", metavar="SUMMARY_TSV", help="results/summary.tsv of a sweep")
     p.add_argument("--out-dir", required=True, help="directory for the figures")
     p.add_argument("--results", default=None, metavar="RESULTS_DIR",

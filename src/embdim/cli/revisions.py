@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .fetch import NET_DOC
-from .options import add_network_flags, add_output, add_tensor
+from .options import add_network_flags, add_output, add_tensor, command
 
 EPILOG = """examples:
   embdim revisions EleutherAI/pythia-70m --json
@@ -23,11 +23,11 @@ revision whose file has the same sha256 (byte-identical checkpoints). Locally, c
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "revisions", help="list revisions (training steps) and the file holding a tensor",
+    p = command(
+        subparsers, "revisions", help="list revisions (training steps) and the file holding a tensor",
         description="List the branches of a Hub repo (or the step directories of a local run), the "
                     "training step of each, and the weight file + sha256 holding the tensor.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("repo", metavar="REPO_OR_DIR", help="Hub repo id or a local run directory")
     add_tensor(p)
     add_output(p, metavar="PATH.tsv", help="also write a TSV (atomically)")

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 
 from ..errors import InputError
+from .options import command
 
 EPILOG = """example:
   embdim summarize results --model EleutherAI/pythia-14m --steps 1000,2000,5000-10000:5000 \\
@@ -16,11 +17,11 @@ EPILOG = """example:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "summarize", help="gather per-checkpoint results into summary.tsv",
+    p = command(
+        subparsers, "summarize", help="gather per-checkpoint results into summary.tsv",
         description="One row per model x tensor x step x estimator; missing steps get "
                     "status=missing, byte-identical checkpoints duplicate_of=<earlier step>.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("results", metavar="RESULTS_DIR", help="the sweep's results/ directory")
     p.add_argument("--model", action="append", required=True,
                    help="Hub repo id or local run directory, as in the config (repeatable)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import command
+
 EPILOG = """examples:
   embdim train-demo --out-dir results/demo/adam --optimizer adam --steps 600 --seed 0
   embdim train-demo --out-dir results/demo/coupled_adam --optimizer coupled_adam --steps 600 --json
@@ -20,11 +22,11 @@ Same --seed gives the same data, batches and initial weights for both optimizers
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "train-demo", help="train the tiny offline demo model, writing checkpoints",
+    p = command(
+        subparsers, "train-demo", help="train the tiny offline demo model, writing checkpoints",
         description="Train a tiny GPT-NeoX-shaped causal LM offline with Adam or Coupled Adam and "
                     "save checkpoints on a Pythia-like schedule.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     # --out-dir as every command that writes a directory; --out is the older spelling
     p.add_argument("--out-dir", "--out", dest="out_dir", required=True, metavar="RUN_DIR",
                    help="run directory to write")

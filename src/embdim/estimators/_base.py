@@ -274,6 +274,15 @@ class GlobalEstimator:
     device: str
     precision: str
 
+    def _set_fit_params(self, bootstrap: int, seed: int, device: str, precision: str | None,
+                        engine: str | None) -> None:
+        """Store the parameters every estimator shares (bootstrap and kNN), as given."""
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self.device = device
+        self.precision = precision
+        self.engine = engine
+
     def _k_needed(self) -> int:
         raise NotImplementedError
 

@@ -133,11 +133,7 @@ class MLE(GlobalEstimator):
         self.k = k
         self.normalization = normalization
         self.aggregate = aggregate
-        self.bootstrap = bootstrap
-        self.seed = seed
-        self.device = device
-        self.precision = precision
-        self.engine = engine
+        self._set_fit_params(bootstrap, seed, device, precision, engine)
 
     def _k_needed(self) -> int:
         check_convention(self.k, self.normalization, self.aggregate)

@@ -87,11 +87,7 @@ class TwoNN(GlobalEstimator):
                  seed: int = 0, device: str = "auto", precision: str | None = None,
                  engine: str | None = None):
         self.discard_fraction = discard_fraction
-        self.bootstrap = bootstrap
-        self.seed = seed
-        self.device = device
-        self.precision = precision
-        self.engine = engine
+        self._set_fit_params(bootstrap, seed, device, precision, engine)
 
     def _k_needed(self) -> int:
         f = self.discard_fraction
