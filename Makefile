@@ -21,7 +21,13 @@ BIN := $(CURDIR)/$(VENV)/bin
 TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 CORES ?= 2
+# --no-compile, then one compileall over both cores: pip byte-compiles file by file on one core
+# (torch alone: 40 CPU-seconds). Compiled once here, because PYTHONDONTWRITEBYTECODE (set on some
+# machines) would otherwise leave every job compiling torch again at import.
 PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
+PIP_INSTALL := $(PIP) install --no-compile
+# exit 1 only says some file did not compile (a package's py2 test data): pip ignores those too
+COMPILE := $(VENV)/bin/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 # The venv's bin first, so Snakemake's jobs and the tests find its `embdim` and `snakemake`.
 RUN := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 
@@ -45,14 +51,16 @@ $(VENV)/bin/pip:
 # torch first and alone: embdim asks for any torch >= 2.1, so pip keeps this build afterwards.
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/pip
 	@echo "make: installing $(TORCH) into $(VENV)"
-	$(PIP) install $(TORCH_PIP_ARGS) '$(TORCH)'
+	$(PIP_INSTALL) $(TORCH_PIP_ARGS) '$(TORCH)'
 	@echo "make: installing embdim (editable, with Snakemake and its SLURM plugin) into $(VENV)"
-	$(PIP) install -e .
+	$(PIP_INSTALL) -e .
+	$(COMPILE)
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	@echo "make: installing the test extras (pytest, snakefmt) into $(VENV)"
-	$(PIP) install -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
+	$(COMPILE)
 	@touch $@
 
 demo: $(VENV)/.installed

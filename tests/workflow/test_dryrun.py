@@ -42,4 +42,5 @@ def test_dry_run_schedules_the_paper_sweep(tmp_path):
 
     both = job_counts(snakemake(wd, "-n", "--config", "tensors=[embed_in,embed_out]", env=env).stdout)
     assert both.get("fetch_embedding") == both.get("measure_checkpoint") == 2 * 6 * 37, both
-    assert both.get("estimate_baseline") == 2 * 6 and both.get("total") == 2 * (6 * 37 * 2 + 6) + 3, both
+    # + summarize, a plot job per tensor, all
+    assert both.get("estimate_baseline") == 2 * 6 and both.get("total") == 2 * (6 * 37 * 2 + 6) + 4, both

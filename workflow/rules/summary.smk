@@ -23,6 +23,7 @@ rule summarize_sweep:
         "embdim summarize results {params.args} --out {output} > {log} 2>&1"
 
 
+# One job per tensor, so each figure's caption can name its tensor ({{ snakemake.wildcards.tensor }}).
 rule plot_dynamics:
     input:
         summary=rules.summarize_sweep.output,
@@ -30,21 +31,21 @@ rule plot_dynamics:
     output:
         [
             report(
-                f"results/plots/{tensor}/{name}.{ext}",
+                f"results/plots/{{tensor}}/{name}.{ext}",
                 caption=f"../report/{name}.rst",
                 category="Dynamics",
-                subcategory=tensor,
-                labels={"figure": name, "tensor": tensor, "format": ext},
+                subcategory="{tensor}",
+                labels={"figure": name, "tensor": "{tensor}", "format": ext},
             )
-            for tensor in SWEEP.tensors
             for name in PLOTS
             for ext in ("png", "svg")
         ],
     log:
-        "logs/plot_dynamics/plot_dynamics.log",
+        "logs/plot_dynamics/{tensor}.log",
     benchmark:
-        "benchmarks/plot_dynamics/plot_dynamics.tsv"
+        "benchmarks/plot_dynamics/{tensor}.tsv"
     conda:
         "../../envs/embdim.yaml"
     shell:
-        "embdim plot {input.summary} --results results --out-dir results/plots > {log} 2>&1"
+        "embdim plot {input.summary} --tensor {wildcards.tensor:q} --results results"
+        " --out-dir results/plots > {log} 2>&1"

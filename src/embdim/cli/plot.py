@@ -24,6 +24,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--results", default=None, metavar="RESULTS_DIR",
                    help="the sweep's results/ directory: per-token LIDs (lid.npz) and ID vs k "
                         "(measure.json) for lid_histograms and id_vs_k")
+    p.add_argument("--tensor", action="append", default=None,
+                   help="draw only this tensor's figures (repeatable; default: every tensor in "
+                        "the summary)")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default png,svg)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, human=lambda r: "\n".join(r["files"]))
@@ -38,6 +41,11 @@ def run(args) -> dict:
     if bad or not formats:
         raise InputError(f"--format: unsupported {', '.join(bad) or 'empty list'} (use png, svg, pdf)")
     rows = read_summary(args.summary)
+    if args.tensor:
+        unknown = sorted(set(args.tensor) - {r["tensor"] for r in rows})
+        if unknown:
+            raise InputError(f"--tensor {', '.join(unknown)}: not in {args.summary}")
+        rows = [r for r in rows if r["tensor"] in args.tensor]
     files = save_all(rows, args.out_dir, formats, results_dir=args.results)
     return {"summary": args.summary, "out_dir": args.out_dir, "files": files,
             "models": list(dict.fromkeys(r["model"] for r in rows))}
