@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._rows import ROWS_DOC, add_rows_flags
+
 EPILOG = """examples:
   embdim geometry e.safetensors --json
   embdim geometry e.safetensors --tensor embed_out --out geometry.json
@@ -11,8 +13,9 @@ EPILOG = """examples:
 Computed on the deduplicated rows, streaming in float64. Keys: n, n_unique, d, mean_cosine,
 top_sv_share (uncentred), top_pc_share (centred), mean_norm_sq, variance, q, mean_norm_ratio,
 isotropy (Mu & Viswanath 2018), pca_dim_90/95/99 (centred), effective_rank (Roy & Vetterli 2007,
-uncentred), plus provenance: input, tensor, dtype, shape, version.
-"""
+uncentred), n_rows_total, rows, n_tokens, tokenizer, plus provenance: input, tensor, dtype, shape,
+version.
+""" + ROWS_DOC + "\n"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -28,6 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--out", default=None, metavar="PATH.json",
                    help="also write the JSON result here (atomically)")
+    add_rows_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -38,8 +42,12 @@ def run(args: argparse.Namespace) -> dict:
     from ..io import write_json
     from . import with_provenance
 
+    from ._rows import rows_of
+
     X, meta = load_matrix(args.input, args.tensor)
-    result = with_provenance(compute_geometry(X).to_dict(), args, meta)
+    sel = rows_of(args, X)
+    geo = compute_geometry(X[:sel.n_keep]).to_dict()
+    result = with_provenance({**geo, **sel.to_dict()}, args, meta)
     if args.out:
         write_json(args.out, result)
     return result
