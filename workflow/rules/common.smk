@@ -109,8 +109,8 @@ def summarize_args():
 
 
 def token_files(wildcards=None):
-    """Per-token views (rule tabulate_tokens) of the models that have them, once their
-    revisions are listed (an input function of rule all: a model without any requested step
+    """Per-token views (tabulate_tokens) of the models that have them, once their revisions
+    are listed (an input function of the default target; a model without any requested step
     has no view)."""
     return [
         f"results/{slug}/{tensor}/{name}"
