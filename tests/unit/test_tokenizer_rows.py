@@ -147,3 +147,27 @@ def test_token_table_maps_lid_back_to_token_ids(tmp_path):
     first = model["merges"][0]
     piece = "".join(first.split(" ") if isinstance(first, str) else first)
     assert frequent_ids(raw, n)[0] == model["vocab"][piece]
+
+
+def test_config_rows_and_tokens_keys(tmp_path):
+    from embdim.config import prepare
+    from embdim.errors import ConfigError
+    from tests.workflow.conftest import REPO
+
+    schema = REPO / "workflow/schemas/config.schema.yaml"
+    run = tmp_path / "run"
+    (run / "step0").mkdir(parents=True)
+    base = {"models": [str(run)], "steps": [0]}
+    sweep = prepare({**base, "tokens": "false"}, schema)  # --config strings are coerced
+    assert sweep.config["rows"] == "all" and sweep.config["tokens"] is False
+    assert prepare(base, schema).tokens_enabled(next(iter(sweep.models))) is False  # auto, none
+    with pytest.raises(ConfigError, match="'rows'.*no tokenizer.json"):
+        prepare({**base, "rows": "tokenizer"}, schema)
+    with pytest.raises(ConfigError, match="config key 'rows'"):
+        prepare({**base, "rows": "tokens"}, schema)
+    (run / "step0" / "tokenizer.json").write_bytes(tj({"a": 0}))
+    s = prepare({**base, "rows": "tokenizer"}, schema)
+    slug = next(iter(s.models))
+    assert s.uses_tokenizer(slug) and s.tokens_enabled(slug)
+    hub = prepare({"models": ["EleutherAI/pythia-14m"], "steps": [1]}, schema)
+    assert not hub.tokens_enabled("EleutherAI--pythia-14m")  # auto: no Hub download by default
