@@ -14,7 +14,6 @@ from ..errors import CheckpointError, InputError, NotFoundError
 from ..formats.tokenizer import MAX_TOKENIZER_BYTES, TOKENIZER_FILE, count_tokens, read_tokenizer_bytes
 from ..io import atomic_write
 from .names import shown, unsafe_name
-from .rangeread import git_blob_sha1
 
 
 @dataclass
@@ -55,7 +54,8 @@ def hub_tokenizer(client, repo: str, revision: str, cache: str | os.PathLike | N
         Larger than the cap, or not a tokenizer.
     HubError, IntegrityError
     """
-    from .hub import _BareNotFound
+    from .hub import _BareNotFound  # the network stack only here: a local run never loads it
+    from .rangeread import git_blob_sha1
 
     try:
         info = client.paths_info(repo, revision, [TOKENIZER_FILE]).get(TOKENIZER_FILE)
