@@ -87,3 +87,13 @@ def test_local_run_refuses_links_out_and_fifos(tok, tmp_path):
     assert src.local_tokenizer(run, "step1").n_tokens == n
     with pytest.raises(InputError):
         src.local_tokenizer(run, "../step1")
+
+
+def test_local_tokenizer_code_does_not_load_the_network_stack():
+    import subprocess
+    import sys
+    code = ("import sys, embdim.sources.tokenizer, embdim.tokens, embdim.rows, embdim.cli.tokens; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('huggingface_hub', 'httpx', 'httpx2', 'httpcore', 'httpcore2')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
