@@ -107,6 +107,7 @@ def format_human(r: dict) -> str:
         f"{r['input']}  tensor={r['tensor']}  dtype={r['dtype']}  shape={r['shape']}",
         line,
         f"ED {r['ed']}, redundancy {f(r['redundancy'])}",
-        f"rows: {r['n']} ({r['n_unique']} unique, {r['n_duplicates']} duplicates removed), "
-        f"kNN on {r['device']}",
+        f"rows: {r['n']} ({r['n_unique']} unique, {r['n_duplicates']} duplicates removed"
+        + (f"; the tokenizer's {r['n_tokens']} of {r['n_rows_total']}" if r.get("rows") == "tokenizer" else "")
+        + f"), kNN on {r['device']}",
     ])

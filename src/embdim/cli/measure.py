@@ -128,6 +128,8 @@ def format_human(r: dict) -> str:
     lines = [f"{p['input']}  tensor={p['tensor']}  dtype={p['dtype']}  shape={p['shape']}",
              f"rows: {r['n']} ({r['n_unique']} distinct), ED {r['ed']}; one kNN at k={r['knn']['k_max']} "
              f"on {r['knn']['device']}"]
+    if r.get("rows") == "tokenizer":
+        lines.append(f"rows kept: the tokenizer's {r['n_tokens']} of {r['n_rows_total']} ({r['tokenizer']})")
     for e in r["estimates"]:
         conv = f", {e['normalization']}, {e['aggregate']}" if e["normalization"] else ""
         ci = f" [{f(e['ci_low'])}, {f(e['ci_high'])}] (B={e['bootstrap']})" if e["ci_low"] is not None else ""
