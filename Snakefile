@@ -9,6 +9,8 @@
 #   results/{model}/{tensor}/baseline.json                       estimate_baseline
 #   results/summary.tsv                                          summarize_sweep
 #   results/plots/{tensor}/*.png, *.svg                          plot_dynamics
+#   results/{model}/{tensor}/{revision}/tokenizer.json           fetch_tokenizer
+#   results/{model}/{tensor}/tokens.tsv, tokens_lid.png, tokens_top20.html   tabulate_tokens
 #   logs/{rule}/..., benchmarks/{rule}/...                       one log and benchmark per job
 
 
@@ -33,8 +35,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/tokens.smk"
 
 
 rule all:
     input:
         final_outputs(),
+        token_files,

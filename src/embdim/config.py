@@ -73,6 +73,18 @@ class Sweep:
             args.append("--no-geometry")
         return " ".join(args)
 
+    def uses_tokenizer(self, slug: str) -> bool:
+        """Whether measure_checkpoint keeps only the tokenizer's rows (``rows: tokenizer``)."""
+        return self.config.get("rows", "all") == "tokenizer"
+
+    def tokens_enabled(self, slug: str) -> bool:
+        """Whether the per-token view (rule tabulate_tokens) runs for this model: ``tokens``
+        true; or auto with ``rows: tokenizer`` or a local run that has a tokenizer."""
+        mode = self.config.get("tokens", "auto")
+        if mode == "auto":
+            return self.uses_tokenizer(slug) or has_local_tokenizer(self.models[slug])
+        return bool(mode)
+
     def demo_marker(self, slug: str) -> str | None:
         """The ``train.json`` marker a demo run directory depends on, or ``None``."""
         m = DEMO_RUN.match(os.path.normpath(self.models[slug]))
@@ -88,6 +100,20 @@ def load_schema(path: str | os.PathLike) -> dict:
 def is_local_model(model: str) -> bool:
     """A model is a local run directory if it exists as one or cannot be a Hub repo id."""
     return os.path.isdir(model) or not HUB_ID.match(model) or model.startswith(("./", "../"))
+
+
+def has_local_tokenizer(model: str) -> bool:
+    """A local run with a ``tokenizer.json`` (in the run directory or a ``step<N>/``), or a demo
+    run (its training writes one)."""
+    if not is_local_model(model):
+        return False
+    if DEMO_RUN.match(os.path.normpath(model)) or os.path.isfile(os.path.join(model, "tokenizer.json")):
+        return True
+    try:
+        return any(parse_step(e.name) is not None and os.path.isfile(os.path.join(e.path, "tokenizer.json"))
+                   for e in os.scandir(model))
+    except OSError:
+        return False
 
 
 def model_slug(model: str) -> str:
@@ -235,7 +261,8 @@ def check(config: dict) -> Sweep:
     ConfigError
         Empty or duplicate models, slug collisions, an untrained demo run that ``demo.runs``
         does not list, bad step ranges, duplicate estimators, a TwoNN ``k`` other than 2,
-        ``gpu`` > 0 with ``device: cpu``.
+        ``gpu`` > 0 with ``device: cpu``, ``rows: tokenizer`` or ``tokens: true`` with a local
+        run that has no tokenizer.json.
     """
     models: dict[str, str] = {}
     for i, model in enumerate(config["models"]):
@@ -261,6 +288,13 @@ def check(config: dict) -> Sweep:
             if config["sample"] < spec.k + 1 or config["sample"] < config.get("k_curve", 0) + 1:
                 raise ConfigError(f"config key 'sample': {config['sample']} rows cannot give "
                                   f"{max(spec.k, config.get('k_curve', 0))} neighbours")
+    needs = ("rows" if config.get("rows") == "tokenizer" else
+             "tokens" if config.get("tokens") is True else None)
+    for i, model in enumerate(config["models"]):
+        if needs and is_local_model(model) and not has_local_tokenizer(model):
+            raise ConfigError(f"config key 'models[{i}]': {needs!r} needs a tokenizer, but the local "
+                              f"run {model!r} has no tokenizer.json (in it or a step<N>/); "
+                              + ("set rows: all" if needs == "rows" else "set tokens: auto or false"))
     if config.get("gpu", 0) > 0 and config.get("device") == "cpu":
         raise ConfigError("config key 'gpu': GPUs requested but 'device' is 'cpu'")
     return Sweep(models=models, steps=steps, estimators=estimators, tensors=tensors, config=config)

@@ -85,7 +85,7 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
             normalization: str = "k-1", aggregate: str = "harmonic",
             bootstrap: int = DEFAULT_BOOTSTRAP, sample: int | None = None, seed: int = 0,
             geometry: bool = True, device: str = "auto", precision: str | None = None,
-            engine: str | None = None, progress=None) -> Measurement:
+            engine: str | None = None, progress=None, n_rows: int | None = None) -> Measurement:
     """Measure one matrix: all estimators, their bootstrap intervals, ID vs k, geometry.
 
     Parameters
@@ -105,11 +105,15 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
         Also compute :func:`embdim.geometry.compute_geometry` on the same distinct rows.
     device, precision, engine : str, optional
         Passed to :func:`embdim.knn.knn` (exact with every choice).
+    n_rows : int, optional
+        Measure rows 0 .. n_rows-1 only (``--rows tokenizer``: the tokenizer's tokens); later
+        rows are dropped before sampling and deduplication, and are NaN in ``arrays``.
 
     Returns
     -------
     Measurement
-        ``result``: n, n_unique, ed, knn {k_max, engine, tiers, device}, estimates, id_vs_k,
+        ``result``: n_rows_total (rows of ``X``), n (rows measured), n_unique, ed,
+        knn {k_max, engine, tiers, device}, estimates, id_vs_k,
         geometry, sample, seconds. ``arrays``: per ORIGINAL row (length = rows of ``X``) the local
         IDs ``lid_k<k>`` of every MLE, TwoNN's ``twonn_mu``, ``row`` (0 .. n-1) and ``unique_of``
         (index of the row's distinct representative among the measured distinct rows); a
@@ -127,7 +131,12 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
     specs = _check_args(specs, k_curve, normalization, aggregate, bootstrap)
     X = as_float_matrix(X)  # the one NaN/inf check
     n_total, ed = X.shape
-    rows = sample_rows(n_total, sample, seed)
+    n_keep = n_total if n_rows is None else int(n_rows)
+    if not 0 < n_keep <= n_total:
+        raise InputError(f"cannot keep {n_keep} of the matrix's {n_total} rows")
+    rows = sample_rows(n_keep, sample, seed)
+    if rows is None and n_keep < n_total:
+        rows = np.arange(n_keep)
     Xs = X if rows is None else X[rows]
     Xu, first, unique_of = dedup_rows(Xs, return_inverse=True)
     n, n_unique = len(Xs), len(Xu)
@@ -159,14 +168,15 @@ def measure(X, specs: list[EstimatorSpec] | None = None, *, k_curve: int = DEFAU
     full_unique_of[slice(None) if rows is None else rows] = unique_of
     arrays.update(row=np.arange(n_total, dtype=np.int64), unique_of=full_unique_of)
     result = {
-        "n": int(n), "n_unique": int(n_unique), "ed": int(ed),
+        "n_rows_total": int(n_total), "n": int(n), "n_unique": int(n_unique), "ed": int(ed),
         "knn": {"k_max": int(k_max), "engine": getattr(nn, "engine", None) or None,
                 "tiers": dict(nn.tiers), "device": nn.device, "precision": precision or "auto"},
         "estimates": estimates,
         "id_vs_k": {"k": curve_k, "id": curve, "normalization": normalization,
                     "aggregate": aggregate},
         "geometry": geo,
-        "sample": {"n": int(n), "of": int(n_total), "seed": int(seed)} if rows is not None else None,
+        "sample": ({"n": int(n), "of": int(n_keep), "seed": int(seed)}
+                   if sample is not None and sample < n_keep else None),
         "bootstrap": {"replicates": int(bootstrap), "confidence": CONFIDENCE, "seed": int(seed),
                       "over": "distinct rows, kNN graph fixed"},
         "seconds": {"prepare": t_read - t0, "knn": t_knn - t_read, "estimators": t_est - t_knn,

@@ -27,6 +27,7 @@ COLUMNS = [
     "aggregate", "id", "ci_low", "ci_high", "se", "ed", "redundancy", "n", "n_unique", "status",
     "duplicate_of", "file", "blob_sha256", "tensor_name", "dtype", "d", "id_mean", "id_median",
     "knn_engine",
+    "n_rows_total",  # the matrix's rows; n (rows measured) is fewer with rows: tokenizer
 ]
 GEOMETRY_COLUMNS = [
     "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq", "variance", "q",
@@ -35,7 +36,8 @@ GEOMETRY_COLUMNS = [
 BASELINE_COLUMNS = ["baseline_id"]
 # Keys copied from a measure.json estimate entry / its top level.
 ESTIMATE_KEYS = ["id", "ci_low", "ci_high", "se", "redundancy", "id_mean", "id_median"]
-MEASURE_KEYS = ["ed", "n", "n_unique"]
+# n_rows_total: the matrix's rows; n: rows measured (fewer with rows: tokenizer or sample).
+MEASURE_KEYS = ["ed", "n_rows_total", "n", "n_unique"]
 
 
 def measure_path(root, slug: str, tensor: str, revision: str) -> Path:

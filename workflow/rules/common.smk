@@ -106,3 +106,49 @@ def summarize_args():
     args.append("--geometry" if SWEEP.config["geometry"] else "--no-geometry")
     args.append("--baseline" if SWEEP.config["baseline"] else "--no-baseline")
     return " ".join(args)
+
+
+def token_files(wildcards=None):
+    """Per-token views (tabulate_tokens) of the models that have them, once their revisions
+    are listed (an input function of the default target; a model without any requested step
+    has no view)."""
+    return [
+        f"results/{slug}/{tensor}/{name}"
+        for slug in SWEEP.models
+        if SWEEP.tokens_enabled(slug) and listed_revisions(slug)
+        for tensor in SWEEP.tensors
+        for name in ("tokens.tsv", "tokens_lid.png", "tokens_top20.html")
+    ]
+
+
+def measure_input(wildcards):
+    """The embedding, and with rows: tokenizer the checkpoint's tokenizer.json."""
+    base = f"results/{wildcards.model}/{wildcards.tensor}/{wildcards.revision}"
+    files = {"embedding": f"{base}/embedding.safetensors"}
+    if SWEEP.uses_tokenizer(wildcards.model):
+        files["tokenizer"] = f"{base}/tokenizer.json"
+    return files
+
+
+def rows_args(wildcards, input):
+    if "tokenizer" in input.keys():
+        return f"--rows tokenizer --tokenizer {shlex.quote(input.tokenizer)}"
+    return "--rows all"
+
+
+def tokens_input(wildcards):
+    """Every listed step's lid.npz and the last step's tokenizer.json."""
+    revisions = listed_revisions(wildcards.model)
+    if not revisions:
+        raise ValueError(f"{wildcards.model}: no requested step to tabulate tokens on")
+    base = f"results/{wildcards.model}/{wildcards.tensor}"
+    return {
+        "lid": [f"{base}/{rev}/lid.npz" for rev in revisions],
+        "tokenizer": f"{base}/{revisions[-1]}/tokenizer.json",
+    }
+
+
+def tokens_steps(wildcards):
+    from embdim.config import parse_step
+
+    return ",".join(str(parse_step(r)) for r in listed_revisions(wildcards.model))

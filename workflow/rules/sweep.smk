@@ -48,7 +48,7 @@ rule fetch_embedding:
 # checkpoint's tensor, from one read and one kNN (embdim measure).
 rule measure_checkpoint:
     input:
-        rules.fetch_embedding.output,
+        unpack(measure_input),
     output:
         json="results/{model}/{tensor}/{revision}/measure.json",
         lid="results/{model}/{tensor}/{revision}/lid.npz",
@@ -70,8 +70,9 @@ rule measure_checkpoint:
     params:
         args=SWEEP.measure_args(),
         device=config["device"],
+        rows=rows_args,
     shell:
-        "OMP_NUM_THREADS={threads} embdim measure {input} {params.args}"
+        "OMP_NUM_THREADS={threads} embdim measure {input.embedding} {params.args} {params.rows}"
         " --device {params.device} --threads {threads}"
         " --out {output.json} --lid-out {output.lid} > {log} 2>&1"
 

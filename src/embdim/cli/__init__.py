@@ -37,6 +37,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 # Module names under embdim.cli, in help order.
 SUBCOMMANDS = ["revisions", "fetch", "measure", "estimate", "geometry", "baseline", "train_demo",
                "summarize", "plot"]
+SUBCOMMANDS += ["fetch_tokenizer", "tokens"]  # issue 13: tokenizer-aware rows, per-token view
 
 EPILOG = """examples:
   embdim revisions EleutherAI/pythia-70m --json

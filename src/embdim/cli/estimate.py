@@ -7,19 +7,21 @@ import sys
 
 from ..estimators import ESTIMATORS
 from .options import add_convention, add_input, add_knn, add_output, add_tensor, command, fmt
+from ._rows import ROWS_DOC, add_rows_flags
 
 EPILOG = """examples:
   embdim estimate e.safetensors --estimator mle --k 10 --json
   embdim estimate e.npy --estimator twonn --device cuda --out id-twonn-k2.json
 
 Exact duplicate rows are removed first (n and n_unique report it); fp16/bf16 are up-cast.
-JSON keys: estimator, k, id, ed, redundancy (= (ed - id) / ed), n, n_unique, n_duplicates,
+JSON keys: estimator, k, id, ed, redundancy (= (ed - id) / ed), n_rows_total, n, n_unique,
+n_duplicates, rows, n_tokens, tokenizer,
 id_harmonic/id_mean/id_median, normalization, aggregate (mle; id = id_<aggregate>) or
 discard_fraction/n_fit (twonn, k = 2),
 device, precision, knn_tiers, plus provenance: input, tensor, dtype, shape, version.
 Bad input (missing/unreadable file, not 2-D, NaN/inf, fewer than k+1 unique rows, unknown
 tensor) exits 2 with a one-line message.
-"""
+""" + ROWS_DOC + "\n"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -36,6 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_tensor(p)
     add_knn(p)
     add_output(p)
+    add_rows_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -61,13 +64,17 @@ def run(args: argparse.Namespace) -> dict:
     from ..io import write_json
     from . import with_provenance
 
+    from ._rows import rows_of
+
     X, meta = load_matrix(args.input, args.tensor)
+    sel = rows_of(args, X)
+    X = X[:sel.n_keep]
     progress = _progress_bar(not args.json and sys.stderr.isatty())
     res = estimate(X, estimator=args.estimator, k=args.k, device=args.device,
                    precision=args.precision, engine=args.knn_engine,
                    normalization=args.normalization,
                    aggregate=args.aggregate, progress=progress)
-    result = with_provenance(res.to_dict(), args, meta)
+    result = with_provenance({**res.to_dict(), **sel.to_dict()}, args, meta)
     if args.out:
         write_json(args.out, result)
     return result
@@ -83,6 +90,7 @@ def format_human(r: dict) -> str:
         f"{r['input']}  tensor={r['tensor']}  dtype={r['dtype']}  shape={r['shape']}",
         line,
         f"ED {r['ed']}, redundancy {f(r['redundancy'])}",
-        f"rows: {r['n']} ({r['n_unique']} unique, {r['n_duplicates']} duplicates removed), "
-        f"kNN on {r['device']}",
+        f"rows: {r['n']} ({r['n_unique']} unique, {r['n_duplicates']} duplicates removed"
+        + (f"; the tokenizer's {r['n_tokens']} of {r['n_rows_total']}" if r.get("rows") == "tokenizer" else "")
+        + f"), kNN on {r['device']}",
     ])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .options import add_input, add_output, add_tensor, command, fmt
+from ._rows import ROWS_DOC, add_rows_flags
 
 EPILOG = """examples:
   embdim geometry e.safetensors --json
@@ -13,8 +14,9 @@ EPILOG = """examples:
 Computed on the deduplicated rows, streaming in float64. Keys: n, n_unique, d, mean_cosine,
 top_sv_share (uncentred), top_pc_share (centred), mean_norm_sq, variance, q, mean_norm_ratio,
 isotropy (Mu & Viswanath 2018), pca_dim_90/95/99 (centred), effective_rank (Roy & Vetterli 2007,
-uncentred), plus provenance: input, tensor, dtype, shape, version.
-"""
+uncentred), n_rows_total, rows, n_tokens, tokenizer, plus provenance: input, tensor, dtype, shape,
+version.
+""" + ROWS_DOC + "\n"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,6 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_input(p)
     add_tensor(p)
     add_output(p)
+    add_rows_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -36,8 +39,12 @@ def run(args: argparse.Namespace) -> dict:
     from ..io import write_json
     from . import with_provenance
 
+    from ._rows import rows_of
+
     X, meta = load_matrix(args.input, args.tensor)
-    result = with_provenance(compute_geometry(X).to_dict(), args, meta)
+    sel = rows_of(args, X)
+    geo = compute_geometry(X[:sel.n_keep]).to_dict()
+    result = with_provenance({**geo, **sel.to_dict()}, args, meta)
     if args.out:
         write_json(args.out, result)
     return result

@@ -8,6 +8,7 @@ import sys
 
 from ..estimators import DEFAULT_SPECS
 from .options import add_convention, add_input, add_knn, add_output, add_tensor, command, fmt
+from ._rows import ROWS_DOC, add_rows_flags
 
 EPILOG = """examples:
   embdim measure e.safetensors --json
@@ -23,14 +24,15 @@ exact kNN runs at the largest k needed (estimators, --k-curve); each estimator i
 local IDs, TwoNN resamples mu and refits); it covers the sampling of tokens, not the change of
 neighbourhoods when points are removed. --sample N measures N rows drawn without replacement.
 
-JSON keys: n, n_unique, ed, knn {k_max, engine, tiers, device, precision}, estimates [{estimator,
+JSON keys: n_rows_total, n, n_unique, ed, rows, n_tokens, tokenizer, knn {k_max, engine, tiers, device, precision}, estimates [{estimator,
 k, normalization, aggregate, id, redundancy, id_mean, id_median, ci_low, ci_high, se, bootstrap,
 ...}], id_vs_k {k, id, normalization, aggregate}, geometry (the keys of `embdim geometry`, null
 with --no-geometry), sample, bootstrap, seconds, provenance {input, tensor, dtype, shape, version}.
 --lid-out FILE.npz: lid_k<k> per MLE, twonn_mu, row and unique_of, indexed by the ORIGINAL row
 (row i = token id i; a duplicate carries its representative's value; rows not drawn by --sample
-are NaN, unique_of -1). Bad input exits 2 with a one-line message.
-"""
+are NaN, unique_of -1; so are rows dropped by --rows tokenizer). Bad input exits 2 with a one-line
+message.
+""" + ROWS_DOC + "\n"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -59,6 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_output(p)
     p.add_argument("--lid-out", default=None, metavar="FILE.npz",
                    help="write the per-row local IDs here (atomically)")
+    add_rows_flags(p)
     p.set_defaults(func=run, human=format_human)
     return p
 
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..measure import measure, write_lid
     from ..io import write_json
     from .estimate import _progress_bar
+    from ._rows import rows_of
 
     if args.threads is not None:
         if args.threads < 1:
@@ -84,12 +88,14 @@ def run(args: argparse.Namespace) -> dict:
     specs = [parse_spec(s, args.normalization, args.aggregate)
              for s in (args.estimator or DEFAULT_SPECS)]
     X, meta = load_matrix(args.input, args.tensor)
+    sel = rows_of(args, X)
     m = measure(X, specs, k_curve=args.k_curve, normalization=args.normalization,
                 aggregate=args.aggregate, bootstrap=args.bootstrap, sample=args.sample,
                 seed=args.seed, geometry=args.geometry, device=args.device,
                 precision=args.precision, engine=args.knn_engine,
-                progress=_progress_bar(not args.json and sys.stderr.isatty()))
-    result = m.result
+                progress=_progress_bar(not args.json and sys.stderr.isatty()),
+                n_rows=sel.n_keep)
+    result = {**m.result, **sel.to_dict(), "n_rows_total": m.result["n_rows_total"]}
     result["provenance"] = {**provenance(args, meta), "command": "embdim measure",
                             "estimators": [s.full for s in specs]}
     if args.lid_out:
@@ -105,6 +111,8 @@ def format_human(r: dict) -> str:
     lines = [f"{p['input']}  tensor={p['tensor']}  dtype={p['dtype']}  shape={p['shape']}",
              f"rows: {r['n']} ({r['n_unique']} distinct), ED {r['ed']}; one kNN at k={r['knn']['k_max']} "
              f"on {r['knn']['device']}"]
+    if r.get("rows") == "tokenizer":
+        lines.append(f"rows kept: the tokenizer's {r['n_tokens']} of {r['n_rows_total']} ({r['tokenizer']})")
     for e in r["estimates"]:
         conv = f", {e['normalization']}, {e['aggregate']}" if e["normalization"] else ""
         ci = f" [{f(e['ci_low'])}, {f(e['ci_high'])}] (B={e['bootstrap']})" if e["ci_low"] is not None else ""
