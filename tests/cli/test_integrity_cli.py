@@ -84,3 +84,40 @@ def test_hf_trainer_run_directory(tmp_path):
     r = fetch(None, tmp_path, str(run), "checkpoint-1000", "--tensor", "embed_out")
     assert (r["tensor"], r["tied"], r["file"]) == (D.TRAINER_EMBED, True, "model.safetensors")
     assert r["tensor_sha256"] == D.sha(tensors[1000][D.TRAINER_EMBED].data)
+
+
+def test_every_planted_defect_through_the_cli_in_process(hub, tmp_path, monkeypatch, capsys):
+    """The workflow's command sequence (revisions, fetch, measure, summarize, integrity, plot) run
+    in this process over every planted repo: the summary flags exactly the planted ones."""
+    from huggingface_hub import constants
+
+    from embdim.cli import main
+    from embdim.config import model_slug
+    from embdim.summary import read_summary, requested_revisions
+
+    # huggingface_hub read HF_ENDPOINT at import: point it (and its URL template) at the stand-in
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setenv("EMBDIM_BACKOFF_BASE", "0.01")
+    run = str(tmp_path / "trainer_out")
+    trainer = D.trainer_run_dir(tmp_path / "trainer_out")
+    models = [*hub.planted, run]
+    res = tmp_path / "results"
+    for model in models:
+        table = res / model_slug(model) / "revisions.tsv"
+        assert main(["revisions", model, "--out", str(table)]) == 0
+        for rev in requested_revisions(table, D.STEPS):
+            d = res / model_slug(model) / "embed_in" / rev
+            assert main(["fetch", model, "--revision", rev, "--out", str(d / "embedding.safetensors")]) == 0
+            assert main(["measure", str(d / "embedding.safetensors"), "--estimator", "mle:5", "--k-curve", "0",
+                         "--bootstrap", "0", "--no-geometry", "--device", "cpu", "--out", str(d / "measure.json")]) == 0
+    args = [a for m in models for a in ("--model", m)]
+    assert main(["summarize", str(res), *args, "--steps", ",".join(map(str, D.STEPS)), "--estimator", "mle:5",
+                 "--no-geometry", "--out", str(res / "summary.tsv")]) == 0
+    D.check_summary(read_summary(res / "summary.tsv"), hub.planted, trainer, run)
+    assert main(["integrity", str(res / "summary.tsv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {(e["model"], e["step"]): e["issue"] for e in out["issues"]} == D.expected_issues(hub.planted, run)
+    assert main(["plot", str(res / "summary.tsv"), "--out-dir", str(tmp_path / "plots"), "--format", "png",
+                 "--x-axis", "tokens"]) == 0
+    assert (tmp_path / "plots/embed_in/id_vs_step.png").stat().st_size > 5000

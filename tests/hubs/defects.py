@@ -150,4 +150,37 @@ def embed(tensors) -> bytes:
     raise KeyError("no input embedding")
 
 
-__all__ = ["EMBED_OUT", "PLANTED", "ISSUES", "STEPS", "plant", "trainer_run_dir", "embed", "sha"]
+def check_summary(rows: list[dict], planted: dict, trainer: dict, run: str, steps=STEPS) -> None:
+    """The summary flags exactly the planted defects of the requested ``steps`` (and tokens, and the
+    identity of every measured tensor, recomputed from the fixture's bytes)."""
+    assert {(r["model"], r["step"]) for r in rows} == {(m, s) for m in [*planted, run] for s in steps}
+    for r in rows:
+        key = (r["model"], r["step"])
+        got = (r["duplicate_of"], r["duplicate_kind"], r["same_as_final"])
+        if r["status"] != "ok":
+            assert got == (None, None, None), r
+            continue
+        want = PLANTED.get(key, (None, None, r["step"] == STEPS[-1]))
+        assert got == want, (key, got, want)
+        tensors = trainer[r["step"]] if r["model"] == run else \
+            next(v for v in planted[r["model"]].values() if v["step"] == r["step"])["tensors"]
+        assert r["tensor_sha256"] == sha(embed(tensors)), key
+    tokens = {(r["model"], r["step"]): r["tokens"] for r in rows}
+    for (model, step), t in tokens.items():  # OLMo's names carry them, else step x 2097152
+        olmo = model == OLMO and step in OLMO_NAMES
+        assert t == (int(OLMO_NAMES[step].split("tokens")[1][:-1]) * 10**9 if olmo else step * 2097152), (model, step)
+    assert {r["revision"] for r in rows if r["model"] == run and r["status"] == "ok"} == \
+        {f"checkpoint-{s}" for s in trainer if s in steps}
+
+
+def expected_issues(models, run: str, steps=STEPS) -> dict:
+    """(model, step) -> issue of the Integrity section, for a sweep of ``models`` + the trainer run."""
+    out = {k: v for k, v in ISSUES.items() if k[0] in models and k[1] in steps}
+    out.update({(m, s): "missing" for m in [*models, run] for s in steps if s not in STEPS})
+    if 0 in steps:
+        out[(run, 0)] = "missing"
+    return out
+
+
+__all__ = ["EMBED_OUT", "PLANTED", "ISSUES", "STEPS", "plant", "trainer_run_dir", "embed", "sha", "check_summary",
+           "expected_issues"]
