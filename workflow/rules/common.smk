@@ -30,10 +30,11 @@ wildcard_constraints:
 
 def final_outputs():
     """Targets of the default run: the summary table, its integrity audit and the plots."""
-    return (
-        ["results/summary.tsv", "results/integrity.tsv", "results/integrity.html"]
-        + plot_files()
-    )
+    return [
+        "results/summary.tsv",
+        "results/integrity.tsv",
+        "results/integrity.html",
+    ] + plot_files()
 
 
 def revision_pattern_arg():
