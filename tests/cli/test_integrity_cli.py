@@ -121,3 +121,12 @@ def test_every_planted_defect_through_the_cli_in_process(hub, tmp_path, monkeypa
     assert main(["plot", str(res / "summary.tsv"), "--out-dir", str(tmp_path / "plots"), "--format", "png",
                  "--x-axis", "tokens"]) == 0
     assert (tmp_path / "plots/embed_in/id_vs_step.png").stat().st_size > 5000
+
+
+def test_integrity_of_a_missing_or_foreign_table_is_a_clear_error(tmp_path):
+    (tmp_path / "other.tsv").write_text("a\tb\n1\t2\n")
+    for table in (tmp_path / "nope.tsv", tmp_path / "other.tsv"):
+        p = embdim(["integrity", str(table), "--json", "--out", str(tmp_path / "i.tsv")], tmp_path=tmp_path)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert json.loads(p.stdout)["error"]["exit_code"] == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "i.tsv").exists()
