@@ -2,7 +2,7 @@
 #
 # Result layout ({model} is the filesystem-safe model name, EleutherAI--pythia-14m or
 # local--results-demo-adam; {tensor} a configured tensor, embed_in or embed_out; {revision} is
-# the Hub branch step{N}):
+# the revision name: Hub branch or run subdirectory, e.g. step1000, checkpoint-1000):
 #   results/{model}/revisions.tsv                                list_revisions (checkpoint)
 #   results/{model}/{tensor}/{revision}/embedding.safetensors    fetch_embedding
 #   results/{model}/{tensor}/{revision}/measure.json, lid.npz    measure_checkpoint

@@ -134,15 +134,14 @@ def model_label(model: str) -> str:
     return os.path.basename(os.path.normpath(model)) or model
 
 
-# One canonical name per step: ASCII digits, no sign, separator or leading zero (step0 is the only
-# name with a 0 in front). `step-1`, `step01`, `global_step1` or `step\u0663` would otherwise alias step 1.
-_STEP_NAME = re.compile(r"step(0|[1-9][0-9]*)")
-
-
 def parse_step(name: str) -> int | None:
-    """Training step of a branch / directory name: ``step1000`` -> 1000; anything else -> None."""
-    m = _STEP_NAME.fullmatch(name) if isinstance(name, str) else None
-    return int(m.group(1)) if m else None
+    """Training step of a branch / directory name under the default patterns
+    (:data:`embdim.revnames.DEFAULT_PATTERNS`): ``step1000`` -> 1000, ``checkpoint-500`` -> 500;
+    anything else (``main``, ``step01``, ``step-1``) -> None."""
+    from .revnames import parse_revision
+
+    parsed = parse_revision(name)
+    return parsed.step if parsed else None
 
 
 def expand_steps(steps: list) -> list[int]:
@@ -262,7 +261,8 @@ def check(config: dict) -> Sweep:
         Empty or duplicate models, slug collisions, an untrained demo run that ``demo.runs``
         does not list, bad step ranges, duplicate estimators, a TwoNN ``k`` other than 2,
         ``gpu`` > 0 with ``device: cpu``, ``rows: tokenizer`` or ``tokens: true`` with a local
-        run that has no tokenizer.json.
+        run that has no tokenizer.json, a ``revision_pattern`` that does not compile or lacks
+        its ``step`` group.
     """
     models: dict[str, str] = {}
     for i, model in enumerate(config["models"]):
@@ -297,6 +297,12 @@ def check(config: dict) -> Sweep:
                               + ("set rows: all" if needs == "rows" else "set tokens: auto or false"))
     if config.get("gpu", 0) > 0 and config.get("device") == "cpu":
         raise ConfigError("config key 'gpu': GPUs requested but 'device' is 'cpu'")
+    if config.get("revision_pattern") is not None:
+        from .revnames import compile_patterns
+        try:
+            compile_patterns(config["revision_pattern"])
+        except ConfigError as e:
+            raise ConfigError(f"config key 'revision_pattern': {e}") from e
     return Sweep(models=models, steps=steps, estimators=estimators, tensors=tensors, config=config)
 
 

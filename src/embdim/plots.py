@@ -2,7 +2,10 @@
 """Figures of a sweep, drawn from ``summary.tsv`` rows (see :mod:`embdim.summary`).
 
 Draws, never computes: every number comes from the summary. One colour per model in size order;
-the paper's final-checkpoint ID values are shown as reference markers.
+the paper's final-checkpoint ID values are shown as reference markers. A step whose checkpoint is
+not what its name says (``duplicate_of`` or ``same_as_final``: :func:`embdim.integrity.flagged`) is
+drawn hollow and left out of the lines and bands. The x axis is the training step or, with
+``x_axis="tokens"``, the tokens seen (the summary's ``tokens`` column).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .io import atomic_write  # noqa: E402
 from .config import model_label  # noqa: E402
+from .integrity import flagged  # noqa: E402
 
 # Final-checkpoint (step 143000) input-embedding ID reported in the paper, by Pythia size.
 PAPER_FINAL_ID = {"14m": 35.3, "70m": 30.0, "160m": 27.0, "410m": 25.0, "1b": 37.2, "1.4b": 32.2,
@@ -39,6 +43,8 @@ LID_STEPS = 6
 # tokens reach 5x the median; the rest of the figure would be empty).
 LID_XMAX_QUANTILE = 0.995
 BASELINE_LABEL = "random N(0,I), same shape"
+FLAGGED_LABEL = "duplicate / final weights (hollow, not joined)"
+X_AXES = {"step": "training step", "tokens": "tokens seen"}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([mb])(?:-deduped)?$", re.IGNORECASE)
 
 
@@ -84,10 +90,39 @@ def _is(r: dict, est: tuple) -> bool:
     return (r["estimator"], r["k"], r.get("normalization"), r.get("aggregate")) == tuple(est)
 
 
-def _series(rows, model, est, key):
-    pts = sorted((r["step"], r[key]) for r in rows if r["model"] == model and _is(r, est)
-                 and r["status"] == "ok" and r.get(key) is not None)
+def mark_flagged(rows: list[dict]) -> list[dict]:
+    """Copies of the rows with ``_flagged`` set (:func:`embdim.integrity.flagged`; the last
+    measured step of each model x tensor is never flagged)."""
+    last: dict = {}
+    for r in rows:
+        if r["status"] == "ok" and r.get("step") is not None:
+            key = (r["model"], r.get("tensor"))
+            last[key] = max(last.get(key, r["step"]), r["step"])
+    return [{**r, "_flagged": flagged(r, last.get((r["model"], r.get("tensor"))))} for r in rows]
+
+
+def _x(r: dict, x_axis: str):
+    return r.get(x_axis) if x_axis != "step" else r["step"]
+
+
+def _series(rows, model, est, key, x_axis: str = "step", hollow: bool = False):
+    """(x, y) of a model's measured points; ``hollow`` selects the flagged ones instead of the rest."""
+    pts = sorted((_x(r, x_axis), r[key]) for r in rows if r["model"] == model and _is(r, est)
+                 and r["status"] == "ok" and r.get(key) is not None and _x(r, x_axis) is not None
+                 and bool(r.get("_flagged")) == hollow)
     return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _hollow(ax, rows, model, est, key, x_axis: str, color, ms: float = 3) -> bool:
+    """Draw a model's flagged points as hollow markers; whether there were any."""
+    x, y = _series(rows, model, est, key, x_axis, hollow=True)
+    if x:
+        ax.plot(x, y, ls="none", marker="o", ms=ms + 2, mfc="none", mec=color, mew=1.2)
+    return bool(x)
+
+
+def _flag_legend(ax) -> None:
+    ax.plot([], [], ls="none", marker="o", mfc="none", mec="grey", label=FLAGGED_LABEL)
 
 
 def _tensor_title(rows, title: str) -> str:
@@ -104,8 +139,8 @@ def _grid(n: int, width: float = 4.2, height: float = 3.2):
     return fig, list(axes.flat[:n])
 
 
-def _step_axis(ax, log: bool) -> None:
-    ax.set_xlabel("training step" + (" (log scale)" if log else ""))
+def _step_axis(ax, log: bool, x_axis: str = "step") -> None:
+    ax.set_xlabel(X_AXES[x_axis] + (" (log scale)" if log else ""))
     if log:  # symlog: linear below 1, so step 0 (the initialisation) stays on the axis
         ax.set_xscale("symlog", linthresh=1)
     ax.grid(alpha=0.3)
@@ -115,29 +150,33 @@ def _empty(ax) -> None:
     ax.text(0.5, 0.5, "no measured checkpoints", ha="center", va="center", transform=ax.transAxes)
 
 
-def id_vs_step(rows: list[dict], log: bool = False):
+def id_vs_step(rows: list[dict], log: bool = False, x_axis: str = "step"):
     """One panel per model: ID vs step, one line per estimator, its bootstrap 95 % interval
     (``ci_low`` .. ``ci_high``) as a band."""
     models = size_order(_unique(r["model"] for r in rows))
     ests = _ests(rows)
     fig, axes = _grid(max(len(models), 1))
     for ax, model in zip(axes, models or [None]):
-        drawn = False
+        drawn = hollow = False
         for est in ests:
-            x, y = _series(rows, model, est, "id")
+            x, y = _series(rows, model, est, "id", x_axis)
             if x:
                 line, = ax.plot(x, y, marker="o", ms=3, label=_est_label(est))
-                band = [(r["step"], r["ci_low"], r["ci_high"]) for r in rows
+                band = [(_x(r, x_axis), r["ci_low"], r["ci_high"]) for r in rows
                         if r["model"] == model and _is(r, est) and r["status"] == "ok"
+                        and not r.get("_flagged") and _x(r, x_axis) is not None
                         and r.get("ci_low") is not None and r.get("ci_high") is not None]
                 if band:
                     band.sort()
                     ax.fill_between([b[0] for b in band], [b[1] for b in band],
                                     [b[2] for b in band], color=line.get_color(), alpha=0.2, lw=0)
                 drawn = True
+                hollow |= _hollow(ax, rows, model, est, "id", x_axis, line.get_color())
+        if hollow:
+            _flag_legend(ax)
         ax.set_title(model_label(model) if model else "")
         ax.set_ylabel("intrinsic dimension")
-        _step_axis(ax, log)
+        _step_axis(ax, log, x_axis)
         if drawn:
             ax.legend(fontsize=8)
         else:
@@ -147,22 +186,26 @@ def id_vs_step(rows: list[dict], log: bool = False):
     return fig
 
 
-def by_estimator(rows: list[dict], key: str, ylabel: str, title: str, log: bool = True):
+def by_estimator(rows: list[dict], key: str, ylabel: str, title: str, log: bool = True,
+                 x_axis: str = "step"):
     """One panel per estimator, one line per model (colour by size)."""
     models = size_order(_unique(r["model"] for r in rows))
     colors = model_colors(models)
     ests = _ests(rows)
     fig, axes = _grid(max(len(ests), 1))
     for ax, est in zip(axes, ests or [("mle", None, None, None)]):
-        drawn = False
+        drawn = hollow = False
         for model in models:
-            x, y = _series(rows, model, est, key)
+            x, y = _series(rows, model, est, key, x_axis)
             if x:
                 ax.plot(x, y, marker="o", ms=3, color=colors[model], label=model_label(model))
                 drawn = True
+            hollow |= _hollow(ax, rows, model, est, key, x_axis, colors[model])
+        if hollow:
+            _flag_legend(ax)
         ax.set_title(_est_label(est))
         ax.set_ylabel(ylabel)
-        _step_axis(ax, log)
+        _step_axis(ax, log, x_axis)
         if drawn:
             ax.legend(fontsize=8)
         else:
@@ -227,7 +270,7 @@ def final_id_vs_size(rows: list[dict]):
     return fig
 
 
-def geometry_vs_step(rows: list[dict]):
+def geometry_vs_step(rows: list[dict], x_axis: str = "step"):
     """Geometry metrics (one panel each) vs step, one line per model."""
     models = size_order(_unique(r["model"] for r in rows))
     colors = model_colors(models)
@@ -236,12 +279,14 @@ def geometry_vs_step(rows: list[dict]):
     for ax, (key, label) in zip(axes, GEOMETRY_PANELS):
         drawn = False
         for model in models:
-            x, y = _series(rows, model, first[0], key) if first else ([], [])
+            x, y = _series(rows, model, first[0], key, x_axis) if first else ([], [])
             if x:
                 ax.plot(x, y, marker="o", ms=2, color=colors[model], label=model_label(model))
                 drawn = True
+            if first:
+                _hollow(ax, rows, model, first[0], key, x_axis, colors[model], ms=2)
         ax.set_title(label, fontsize=10)
-        _step_axis(ax, True)
+        _step_axis(ax, True, x_axis)
         if not drawn:
             _empty(ax)
     if any(ax.get_legend_handles_labels()[0] for ax in axes):
@@ -324,25 +369,27 @@ def id_vs_k(rows: list[dict], extras: dict):
     return fig
 
 
-def draw_all(rows: list[dict], extras: dict | None = None) -> dict:
-    """Figure name -> matplotlib figure, for every name in :data:`FIGURES` (rows of one tensor)."""
+def draw_all(rows: list[dict], extras: dict | None = None, x_axis: str = "step") -> dict:
+    """Figure name -> matplotlib figure, for every name in :data:`FIGURES` (rows of one tensor);
+    ``x_axis`` ``step`` or ``tokens`` (:data:`X_AXES`) for the figures over training."""
     extras = extras or {}
+    rows = mark_flagged(rows)
     return {
-        "id_vs_step": id_vs_step(rows, log=False),
-        "id_vs_step_log": id_vs_step(rows, log=True),
+        "id_vs_step": id_vs_step(rows, log=False, x_axis=x_axis),
+        "id_vs_step_log": id_vs_step(rows, log=True, x_axis=x_axis),
         "id_vs_step_overlay": by_estimator(rows, "id", "intrinsic dimension",
-                                           "Intrinsic dimension, all models"),
+                                           "Intrinsic dimension, all models", x_axis=x_axis),
         "redundancy_vs_step": by_estimator(rows, "redundancy", "redundancy",
-                                           "Redundancy of the embedding over training"),
+                                           "Redundancy of the embedding over training", x_axis=x_axis),
         "final_id_vs_size": final_id_vs_size(rows),
-        "geometry_vs_step": geometry_vs_step(rows),
+        "geometry_vs_step": geometry_vs_step(rows, x_axis),
         "lid_histograms": lid_histograms(rows, extras),
         "id_vs_k": id_vs_k(rows, extras),
     }
 
 
 def save_all(rows: list[dict], out_dir: str | os.PathLike, formats=("png", "svg"),
-             results_dir: str | os.PathLike | None = None) -> list[str]:
+             results_dir: str | os.PathLike | None = None, x_axis: str = "step") -> list[str]:
     """Draw every figure for each tensor of the rows into ``out_dir/<tensor>/`` and write it in
     each format atomically; returns the paths written. ``results_dir`` (the sweep's results/)
     supplies the per-token LIDs and ID-vs-k curves; without it those figures are empty."""
@@ -358,7 +405,7 @@ def save_all(rows: list[dict], out_dir: str | os.PathLike, formats=("png", "svg"
             extras = read_measure_extras(results_dir, sub, f"lid_k{est[1]}" if est else None)
         out = Path(out_dir) / tensor
         out.mkdir(parents=True, exist_ok=True)
-        for name, fig in draw_all(sub, extras).items():
+        for name, fig in draw_all(sub, extras, x_axis).items():
             for fmt in formats:
                 buf = io.BytesIO()
                 fig.savefig(buf, format=fmt, dpi=110)

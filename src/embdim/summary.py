@@ -5,8 +5,9 @@ One row per model x tensor x requested step x estimator (its name, k and MLE con
 from each checkpoint's ``measure.json`` (rule measure_checkpoint). A step the model does not
 have is a row with ``status=missing`` (a revision without the tensor keeps the listing's status,
 ``no-weights``);
-a checkpoint whose weight blob is byte-identical to an earlier step's names that step in
-``duplicate_of``. Geometry metrics come from the same ``measure.json``; the random baseline of the
+the integrity columns (``duplicate_of``, ``duplicate_kind``, ``same_as_final``) come from the
+tensor's own bytes (:func:`embdim.integrity.audit`), ``tokens`` from the revision name or
+step x ``tokens_per_step``. Geometry metrics come from the same ``measure.json``; the random baseline of the
 same shape (``<model>/<tensor>/baseline.json``, rule estimate_baseline) as ``baseline_id`` on
 model x tensor x estimator, the same value on every step's row.
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 from .io import atomic_write
 from .config import model_slug
 from .errors import InputError
+from .integrity import audit
+from .revnames import TOKENS_PER_STEP, compile_patterns, parse_revision, tokens_seen
 
 COLUMNS = [
     "model", "tensor", "step", "revision", "commit", "estimator", "k", "normalization",
@@ -28,6 +31,7 @@ COLUMNS = [
     "duplicate_of", "file", "blob_sha256", "tensor_name", "dtype", "d", "id_mean", "id_median",
     "knn_engine",
     "n_rows_total",  # the matrix's rows; n (rows measured) is fewer with rows: tokenizer
+    "tokens", "duplicate_kind", "same_as_final", "tensor_sha256", "tied",
 ]
 GEOMETRY_COLUMNS = [
     "mean_cosine", "top_sv_share", "top_pc_share", "mean_norm_sq", "variance", "q",
@@ -100,19 +104,10 @@ def requested_revisions(table: str | os.PathLike, steps: list[int]) -> list[str]
     return [by_step[s]["revision"] for s in steps if s in by_step and by_step[s]["status"] == "ok"]
 
 
-def duplicate_steps(rows: list[dict]) -> dict[int, int]:
-    """step -> the earliest other step whose weight blob has the same sha256."""
-    first: dict[str, int] = {}
-    for row in sorted((r for r in rows if r["step"] is not None), key=lambda r: r["step"]):
-        sha = row.get("blob_sha256") or ""
-        if row["status"] == "ok" and sha:
-            first.setdefault(sha, row["step"])
-    dups = {}
-    for row in rows:
-        sha = row.get("blob_sha256") or ""
-        if row["step"] is not None and row["status"] == "ok" and sha and first[sha] != row["step"]:
-            dups[row["step"]] = first[sha]
-    return dups
+def final_revision(rows: list[dict]) -> dict | None:
+    """The model's last numbered revision that holds the tensor (``same_as_final`` compares to it)."""
+    ok = [r for r in rows if r["step"] is not None and r["status"] == "ok"]
+    return max(ok, key=lambda r: r["step"]) if ok else None
 
 
 def _read_json(path: Path) -> dict | None:
@@ -131,7 +126,8 @@ def _as_specs(estimators) -> list:
 
 def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int],
               estimators: list, geometry: bool = True, baseline: bool = False,
-              tensors: list[str] = ("embed_in",)) -> list[dict]:
+              tensors: list[str] = ("embed_in",), tokens_per_step: int = TOKENS_PER_STEP,
+              revision_pattern: str | None = None) -> list[dict]:
     """Build the summary rows of a sweep from its result directory.
 
     Parameters
@@ -152,6 +148,10 @@ def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int
         (N(0, I) samples shaped like the last measured checkpoint); ``None`` if absent.
     tensors : list of str
         Tensors swept, as in the config (``embed_in``, ``embed_out``, ...).
+    tokens_per_step : int
+        Tokens seen per step, for ``tokens`` where the revision name does not carry them.
+    revision_pattern : str or None
+        The listing's ``revision_pattern`` (:mod:`embdim.revnames`), to read tokens from names.
 
     Returns
     -------
@@ -167,25 +167,72 @@ def summarize(results_dir: str | os.PathLike, models: list[str], steps: list[int
     """
     root = Path(results_dir)
     specs = _as_specs(estimators)
-    out = []
+    listings = {m: read_revisions(root / model_slug(m) / "revisions.tsv") for m in models}
+    results: dict = {}  # (model, tensor, step) -> (revision row, measure.json or None)
     for model in models:
-        slug = model_slug(model)
-        listing = read_revisions(root / slug / "revisions.tsv")
-        by_step, dups = revisions_by_step(listing), duplicate_steps(listing)
+        by_step = revisions_by_step(listings[model])
         for tensor in tensors:
-            base = _read_json(baseline_path(root, slug, tensor)) if baseline else None
             for step in steps:
                 rev = by_step.get(step)
                 res = None
                 if rev is not None and rev["status"] == "ok":
-                    res = _read_json(measure_path(root, slug, tensor, rev["revision"]))
+                    res = _read_json(measure_path(root, model_slug(model), tensor, rev["revision"]))
+                results[(model, tensor, step)] = (rev, res)
+    flags = {t: _audit(root, models, listings, results, t, steps) for t in tensors}
+    patterns = compile_patterns(revision_pattern)
+    out = []
+    for model in models:
+        slug = model_slug(model)
+        for tensor in tensors:
+            base = _read_json(baseline_path(root, slug, tensor)) if baseline else None
+            for step in steps:
+                rev, res = results[(model, tensor, step)]
                 for spec in specs:
-                    out.append(_row(model, tensor, step, spec, rev, res, dups, geometry,
-                                    base if baseline else False))
+                    row = _row(model, tensor, step, spec, rev, res, geometry, base if baseline else False)
+                    row.update(flags[tensor].get((model, step), {}))
+                    parsed = parse_revision(rev["revision"], patterns) if rev else None
+                    row["tokens"] = tokens_seen(step, parsed.tokens if parsed else None, tokens_per_step)
+                    out.append(row)
     return out
 
 
-def _row(model, tensor, step, spec, rev, res, dups, geometry, base) -> dict:
+def _identity(rev: dict, res: dict | None) -> dict:
+    """What identifies a checkpoint's tensor: its bytes' sha256 (measure.json) and the blob of the
+    file that holds it (the fetch's own record where there is one: the listing's file is that of
+    the listed tensor, another shard for a sharded checkpoint's embed_out)."""
+    prov = (res or {}).get("provenance") or {}
+    source = prov.get("source") or {}
+    tied = source.get("tied")
+    return {"step": rev["step"], "tensor_sha256": prov.get("tensor_sha256") or source.get("tensor_sha256"),
+            "blob_sha256": source.get("blob_sha256") or rev.get("blob_sha256") or None,
+            "file": source.get("file") or rev.get("file") or None,
+            "tied": {"true": True, "false": False}.get(tied)}
+
+
+def _audit(root: Path, models, listings, results, tensor: str, steps) -> dict:
+    """Integrity flags of one tensor's rows (:func:`embdim.integrity.audit`), plus the identity columns."""
+    per_model = []
+    for model in models:
+        rows = []
+        for step in steps:
+            rev, res = results[(model, tensor, step)]
+            if rev is not None and rev["status"] == "ok":
+                rows.append(_identity(rev, res))
+        final = final_revision(listings[model])
+        if final is not None:
+            done = next((r for r in rows if r["step"] == final["step"]), None)
+            final = done or _identity(final, _read_json(measure_path(root, model_slug(model), tensor,
+                                                                     final["revision"])))
+        per_model.append((model, rows, final))
+    flags = audit(per_model)
+    for model, rows, _ in per_model:
+        for r in rows:
+            flags[(model, r["step"])].update(tensor_sha256=r["tensor_sha256"], blob_sha256=r["blob_sha256"],
+                                             file=r["file"], tied=r["tied"])
+    return flags
+
+
+def _row(model, tensor, step, spec, rev, res, geometry, base) -> dict:
     """One summary row (see :func:`summarize`); ``base`` False = no baseline column."""
     row = dict.fromkeys(COLUMNS + (GEOMETRY_COLUMNS if geometry else [])
                         + (BASELINE_COLUMNS if base is not False else []))
@@ -194,7 +241,7 @@ def _row(model, tensor, step, spec, rev, res, dups, geometry, base) -> dict:
     if rev is not None:
         row.update(revision=rev["revision"], commit=rev["commit"] or None,
                    file=rev["file"] or None, blob_sha256=rev["blob_sha256"] or None,
-                   status=rev["status"], duplicate_of=dups.get(step))
+                   status=rev["status"])
     if rev is not None and rev["status"] == "ok":
         est = find_estimate((res or {}).get("estimates"), spec)
         if est is None or (geometry and not (res or {}).get("geometry")):
@@ -218,6 +265,8 @@ def _row(model, tensor, step, spec, rev, res, dups, geometry, base) -> dict:
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, float):
         return repr(value)  # round-trips exactly: reruns compare equal
     return str(value)
@@ -254,8 +303,10 @@ def _parse(key: str, value: str | None):
     if value is None or value == "":
         return None
     if key in ("model", "revision", "commit", "estimator", "status", "file", "blob_sha256",
-               "tensor", "tensor_name", "dtype", "normalization", "aggregate"):
+               "tensor", "tensor_name", "dtype", "normalization", "aggregate", "duplicate_kind", "tensor_sha256"):
         return value
+    if key in ("same_as_final", "tied"):
+        return {"true": True, "false": False}.get(value, value)
     try:
         return int(value)
     except ValueError:

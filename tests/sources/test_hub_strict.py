@@ -133,7 +133,7 @@ def test_revisions_paginated_gzip_tree_json_and_tsv(hub, tmp_path):
             assert (r["status"], r["file"], r["blob_sha256"], r["files"]) == ("no-weights", None, None, [])
             continue
         src = info[r["revision"]]
-        assert r["commit"] == src["commit"] and r["status"] == "ok"
+        assert r["commit"] == src["commit"] and r["status"] == ("unnumbered" if r["revision"] == "main" else "ok")
         holder = [f for f in src["files"] if not f.endswith(".json") and EMBED_IN.encode() in src["files"][f]]
         assert r["file"] == holder[0] and len(holder) == 1
         assert r["blob_sha256"] == hashlib.sha256(src["files"][r["file"]]).hexdigest()
@@ -146,6 +146,7 @@ def test_revisions_paginated_gzip_tree_json_and_tsv(hub, tmp_path):
     cells = [ln.split("\t") for ln in lines[1:]]
     assert all(len(c) == 6 for c in cells)
     assert cells[-1][:2] == ["main", ""] and cells[-2][-1] == "no-weights" and cells[0][-1] == "ok"
+    assert cells[-1][-1] == "unnumbered"  # main names no step
     assert cells[3][3] == "pytorch_model-00001-of-00002.bin"
     assert not [f for f in os.listdir(tsv.parent) if f != "r.tsv"]
 
@@ -309,7 +310,7 @@ def test_after_a_429_no_thread_sends_anything_before_retry_after(tmp_path):
         h.fault("hub", "/tree/step3000", "status", status=429, headers={"Retry-After": "1"})
         p = embdim(["revisions", "rl/model", "--json"], h, tmp_path)
         assert p.returncode == 0, p.stderr
-        assert [r["status"] for r in json.loads(p.stdout)["revisions"]] == ["ok"] * 31
+        assert [r["status"] for r in json.loads(p.stdout)["revisions"]] == ["ok"] * 30 + ["unnumbered"]  # + main
         t429 = next(r.t for r in h.requests if r.status == 429)
         # requests already on their way when the 429 left may land just after it; then silence for 1 s
         early = [r.path for r in h.requests if t429 + 0.3 < r.t < t429 + 1.0]
@@ -350,6 +351,8 @@ def test_simple_servers_range_answers_without_content_range(hub, tmp_path, kind)
 
 
 def test_revisions_tensor_absent_from_a_single_file_is_no_weights(tmp_path):
+    """A full name the file lacks is no-weights; the alias embed_out of a tied checkpoint (no output
+    matrix of its own) resolves to the input embedding and says so (issue 13)."""
     tied = pythia_like_tensors(vocab=64, dim=16, seed=3)
     del tied[EMBED_OUT]  # tied embeddings: no output matrix of its own
     with StrictHub() as h:
@@ -369,15 +372,21 @@ def test_revisions_tensor_absent_from_a_single_file_is_no_weights(tmp_path):
                 assert p.returncode == 0, p.stderr
                 rows = {r["revision"]: r for r in json.loads(p.stdout)["revisions"]}
                 assert rows["step0"]["status"] == want, (where, tensor)
-                tied_status = "ok" if tensor == "embed_in" else "no-weights"
+                tied_status = "ok" if tensor in ("embed_in", "embed_out") else "no-weights"
                 assert rows["step2000"]["status"] == tied_status, (where, tensor)
+                assert rows["step2000"]["tied"] is ((tensor == "embed_out") if tied_status == "ok" else None)
+                assert rows["step0"]["tied"] is (False if want == "ok" else None)
                 if where == "tied/model":
                     assert rows["step3000"]["status"] == tied_status, tensor  # a tied torch-zip .bin
                 if tied_status == "no-weights":
                     assert rows["step2000"]["file"] is None and rows["step2000"]["blob_sha256"] is None
         p = embdim(["fetch", str(run), "--revision", "step2000", "--tensor", "embed_out", "--out",
+                    str(tmp_path / "o.npy"), "--json"], h, tmp_path)
+        assert p.returncode == 0 and json.loads(p.stdout)["tied"] is True, p.stderr
+        assert json.loads(p.stdout)["tensor"] == EMBED_IN
+        p = embdim(["fetch", str(run), "--revision", "step2000", "--tensor", EMBED_OUT, "--out",
                     str(tmp_path / "o.npy")], h, tmp_path)
-        assert p.returncode == 3 and "embed_out" in p.stderr and "available" in p.stderr
+        assert p.returncode == 3 and EMBED_OUT in p.stderr and "available" in p.stderr
 
 
 def test_renamed_repo_relative_redirects_keep_the_token(tmp_path):

@@ -2,7 +2,8 @@
 """Once list_revisions has run against the Hub stand-in, a dry-run of the real config.yaml
 schedules 6 models x 37 steps of fetches, one measure_checkpoint per checkpoint (every estimator
 and the geometry from one kNN; 1131 jobs before issue 12, 453 now) and one random baseline per
-model x tensor; with both tensors, twice the per-checkpoint jobs."""
+model x tensor; with both tensors, twice the per-checkpoint jobs. A revision_pattern reaches the
+listing and the summary."""
 from __future__ import annotations
 
 import pytest
@@ -37,10 +38,17 @@ def test_dry_run_schedules_the_paper_sweep(tmp_path):
     assert counts.get("measure_checkpoint") == 6 * 37, counts
     assert "estimate_id" not in counts and "measure_geometry" not in counts, counts
     assert counts.get("estimate_baseline") == 6, counts
-    assert counts.get("total") == 6 * 37 * 2 + 6 + 3 == 453, counts  # + summarize, plot, all
+    # + summarize, plot, the integrity audit, all
+    assert counts.get("total") == 6 * 37 * 2 + 6 + 4 == 454, counts
+    assert counts.get("report_integrity") == 1, counts
     assert "list_revisions" not in counts and counts.get("summarize_sweep") == 1, counts
 
     both = job_counts(snakemake(wd, "-n", "--config", "tensors=[embed_in,embed_out]", env=env).stdout)
     assert both.get("fetch_embedding") == both.get("measure_checkpoint") == 2 * 6 * 37, both
-    # + summarize, a plot job per tensor, all
-    assert both.get("estimate_baseline") == 2 * 6 and both.get("total") == 2 * (6 * 37 * 2 + 6) + 4, both
+    # + summarize, a plot job per tensor, report_integrity, all
+    assert both.get("estimate_baseline") == 2 * 6 and both.get("total") == 2 * (6 * 37 * 2 + 6) + 5, both
+
+    own = snakemake(wd, "-n", "-p", "--forcerun", "list_revisions", "summarize_sweep", "--config",
+                    "revision_pattern=step(?P<step>[0-9]+)", "tokens_per_step=1000", "x_axis=tokens", env=env).stdout
+    assert own.count("--revision-pattern 'step(?P<step>[0-9]+)'") == 6 + 1, own[-3000:]  # 6 listings + summary
+    assert "--tokens-per-step 1000" in own and "--x-axis tokens" in own, own[-3000:]

@@ -59,9 +59,9 @@ def test_slurm_sweep(tmp_path):
 
     out = proc.stdout + proc.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
-    # list 2 + fetch 3 + measure 3 + baseline 2 (one per model x tensor) + summarize + plot,
-    # each its own sbatch job
-    assert len(submitted) == 12, out[-3000:]
+    # list 2 + fetch 3 + measure 3 + baseline 2 (one per model x tensor) + summarize + plot
+    # + report_integrity, each its own sbatch job
+    assert len(submitted) == 13, out[-3000:]
     for slug in ("EleutherAI--pythia-14m", "EleutherAI--pythia-70m"):
         assert (wd / f"results/{slug}/embed_in/baseline.json").stat().st_size > 0
     rows = read_summary(wd / "results/summary.tsv")

@@ -6,6 +6,7 @@ import shlex
 
 from embdim import config as embdim_config
 from embdim.plots import FIGURES as PLOTS
+from embdim.revnames import SAFE_REVISION
 from embdim.summary import requested_revisions
 
 SWEEP = embdim_config.prepare(
@@ -22,12 +23,24 @@ os.environ.setdefault("EMBDIM_SRC", str(workflow.basedir))
 wildcard_constraints:
     model="|".join(re.escape(slug) for slug in SWEEP.models),
     tensor="|".join(re.escape(t) for t in SWEEP.tensors),
-    revision="step[0-9]+",
+    # any revision name a suite uses (step1000, global_step1000, iter_0001000, checkpoint-1000,
+    # ckpt_000123, stage1-step101000-tokens424B, or a revision_pattern's); never a path separator
+    revision=SAFE_REVISION,
 
 
 def final_outputs():
-    """Targets of the default run: the summary table and the plots."""
-    return ["results/summary.tsv"] + plot_files()
+    """Targets of the default run: the summary table, its integrity audit and the plots."""
+    return [
+        "results/summary.tsv",
+        "results/integrity.tsv",
+        "results/integrity.html",
+    ] + plot_files()
+
+
+def revision_pattern_arg():
+    """`--revision-pattern` for embdim revisions/summarize, or nothing (the defaults)."""
+    pattern = SWEEP.config.get("revision_pattern")
+    return "" if pattern is None else f"--revision-pattern {shlex.quote(pattern)}"
 
 
 def plot_files(ext=("png", "svg")):
@@ -105,6 +118,9 @@ def summarize_args():
     args += [f"--estimator {spec.full}" for spec in SWEEP.estimators]
     args.append("--geometry" if SWEEP.config["geometry"] else "--no-geometry")
     args.append("--baseline" if SWEEP.config["baseline"] else "--no-baseline")
+    args.append(f"--tokens-per-step {SWEEP.config['tokens_per_step']}")
+    if SWEEP.config.get("revision_pattern") is not None:
+        args.append(revision_pattern_arg())
     return " ".join(args)
 
 

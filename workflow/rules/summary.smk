@@ -46,6 +46,36 @@ rule plot_dynamics:
         "benchmarks/plot_dynamics/{tensor}.tsv"
     conda:
         "../../envs/embdim.yaml"
+    params:
+        x_axis=config["x_axis"],
     shell:
         "embdim plot {input.summary} --tensor {wildcards.tensor:q} --results results"
-        " --out-dir results/plots > {log} 2>&1"
+        " --out-dir results/plots --x-axis {params.x_axis} > {log} 2>&1"
+
+
+# Every duplicate, final-weights, missing and no-weights step of the summary: the report's
+# Integrity section.
+rule report_integrity:
+    input:
+        rules.summarize_sweep.output,
+    output:
+        tsv=report(
+            "results/integrity.tsv",
+            caption="../report/integrity.rst",
+            category="Integrity",
+            labels={"table": "integrity", "format": "tsv"},
+        ),
+        html=report(
+            "results/integrity.html",
+            caption="../report/integrity.rst",
+            category="Integrity",
+            labels={"table": "integrity", "format": "html"},
+        ),
+    log:
+        "logs/report_integrity/report_integrity.log",
+    benchmark:
+        "benchmarks/report_integrity/report_integrity.tsv"
+    conda:
+        "../../envs/embdim.yaml"
+    shell:
+        "embdim integrity {input} --out {output.tsv} --html {output.html} > {log} 2>&1"

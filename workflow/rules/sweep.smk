@@ -16,8 +16,10 @@ checkpoint list_revisions:
     params:
         model=model_arg,
         tensor=SWEEP.tensors[0],
+        pattern=revision_pattern_arg(),
     shell:
-        "embdim revisions {params.model:q} --tensor {params.tensor} --out {output.tsv} > {log} 2>&1"
+        "embdim revisions {params.model:q} --tensor {params.tensor} {params.pattern}"
+        " --out {output.tsv} > {log} 2>&1"
 
 
 # ancient(): the listing orders the fetch after it, but listing a model again (a new

@@ -36,7 +36,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 # Module names under embdim.cli, in help order.
 SUBCOMMANDS = ["revisions", "fetch", "measure", "estimate", "geometry", "baseline", "train_demo",
-               "summarize", "plot"]
+               "summarize", "integrity", "plot"]
 SUBCOMMANDS += ["fetch_tokenizer", "tokens"]  # issue 13: tokenizer-aware rows, per-token view
 
 EPILOG = """examples:
@@ -143,9 +143,14 @@ def emit(result: dict, as_json: bool, human=None) -> None:
 
 
 def provenance(args, meta: dict) -> dict:
-    """The input's provenance (file, tensor, dtype, shape) and the package version."""
-    return {"input": str(args.input), "tensor": meta.get("tensor"), "dtype": meta.get("dtype"),
-            "shape": meta.get("shape"), "version": __version__}
+    """The input's provenance (file, tensor, dtype, shape, tensor_sha256, and the fetch's ``source``
+    record where the file has one) and the package version."""
+    out = {"input": str(args.input), "tensor": meta.get("tensor"), "dtype": meta.get("dtype"),
+           "shape": meta.get("shape"), "version": __version__}
+    for key in ("tensor_sha256", "source"):
+        if meta.get(key):
+            out[key] = meta[key]
+    return out
 
 
 def with_provenance(result: dict, args, meta: dict) -> dict:

@@ -25,8 +25,10 @@ downloaded. .safetensors keeps the dtype (bf16 included) under the tensor's full
 Auth: HF_TOKEN or a stored `hf auth login`. Retries: EMBDIM_BACKOFF_BASE (s, default 1),
 EMBDIM_MAX_RETRIES (default 5). Exit codes: 2 bad arguments, 3 revision/file/tensor not found,
 4 Hub/network failure after retries or integrity failure, 5 unreadable or unsafe checkpoint.
-JSON keys: repo, revision, commit, file, tensor, dtype, shape, bytes_downloaded, blob_sha256 (+ out,
-tensor_sha256).
+JSON keys: repo, revision, commit, file, tensor, dtype, shape, bytes_downloaded, blob_sha256,
+tensor_sha256 (sha256 of the tensor's bytes as stored: dtype kept, C order; the same whatever the
+file layout), tied (true: embed_out was served by the input embedding, tied weights), out.
+A .safetensors output keeps these in its metadata (measure/estimate report them as provenance.source).
 """ + NET_DOC
 
 
@@ -96,7 +98,10 @@ def run(args: argparse.Namespace) -> dict:
             if progress:
                 progress.done()
     meta = {"repo": res.repo, "revision": res.revision, "commit": res.commit, "file": res.file,
-            "tensor": res.tensor, "dtype": res.dtype}
+            "tensor": res.tensor, "dtype": res.dtype, "tensor_sha256": res.tensor_sha256,
+            "tied": str(res.tied).lower()}
+    if res.blob_sha256:
+        meta["blob_sha256"] = res.blob_sha256
     out.parent.mkdir(parents=True, exist_ok=True)
     write_tensor(out, res.tensor, res.dtype, res.shape, res.raw, meta)
     result = res.to_dict()

@@ -9,6 +9,10 @@ from .options import command
 
 EPILOG = """example:
   embdim plot results/summary.tsv --results results --out-dir results/plots --format png,svg
+  embdim plot results/summary.tsv --out-dir results/plots --x-axis tokens
+
+Steps flagged in the summary (duplicate_of, or same_as_final before the last step) are drawn
+hollow and left out of the lines.
 """
 
 
@@ -28,6 +32,9 @@ def add_parser(subparsers) -> None:
                    help="draw only this tensor's figures (repeatable; default: every tensor in "
                         "the summary)")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default png,svg)")
+    p.add_argument("--x-axis", choices=("step", "tokens"), default="step",
+                   help="x axis of the figures over training: step (default) or tokens seen "
+                        "(the summary's tokens column)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, human=lambda r: "\n".join(r["files"]))
 
@@ -46,6 +53,6 @@ def run(args) -> dict:
         if unknown:
             raise InputError(f"--tensor {', '.join(unknown)}: not in {args.summary}")
         rows = [r for r in rows if r["tensor"] in args.tensor]
-    files = save_all(rows, args.out_dir, formats, results_dir=args.results)
+    files = save_all(rows, args.out_dir, formats, results_dir=args.results, x_axis=args.x_axis)
     return {"summary": args.summary, "out_dir": args.out_dir, "files": files,
             "models": list(dict.fromkeys(r["model"] for r in rows))}

@@ -20,7 +20,9 @@ def add_parser(subparsers) -> None:
     p = command(
         subparsers, "summarize", help="gather per-checkpoint results into summary.tsv",
         description="One row per model x tensor x step x estimator; missing steps get "
-                    "status=missing, byte-identical checkpoints duplicate_of=<earlier step>.",
+                    "status=missing; a checkpoint whose tensor bytes equal an earlier one's gets "
+                    "duplicate_of=<earlier step> (or <model>@<step> across models), duplicate_kind "
+                    "blob|tensor and same_as_final.",
         epilog=EPILOG)
     p.add_argument("results", metavar="RESULTS_DIR", help="the sweep's results/ directory")
     p.add_argument("--model", action="append", required=True,
@@ -36,6 +38,12 @@ def add_parser(subparsers) -> None:
                    help="join the geometry columns of measure.json (default: yes)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=False,
                    help="join baseline_id from <model>/<tensor>/baseline.json (default: no)")
+    p.add_argument("--tokens-per-step", type=int, default=None, metavar="N",
+                   help="tokens seen per step, for the tokens column where the revision name carries "
+                        "none (default 2097152: Pythia, 1024 x 2048)")
+    p.add_argument("--revision-pattern", default=None, metavar="REGEX",
+                   help="the listing's revision pattern (as for `embdim revisions`), for tokens carried "
+                        "in revision names")
     p.add_argument("--out", help="write the TSV here (atomically); default: print it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run, human=human)
@@ -70,11 +78,16 @@ def parse_estimator(text: str):
 
 
 def run(args) -> dict:
+    from ..revnames import TOKENS_PER_STEP
     from ..summary import summarize, write_tsv
 
+    tps = TOKENS_PER_STEP if args.tokens_per_step is None else args.tokens_per_step
+    if tps < 1:
+        raise InputError(f"--tokens-per-step must be >= 1 (got {tps})")
     rows = summarize(args.results, args.model, parse_steps(args.steps),
                      [parse_estimator(e) for e in args.estimator], geometry=args.geometry,
-                     baseline=args.baseline, tensors=args.tensor or ["embed_in"])
+                     baseline=args.baseline, tensors=args.tensor or ["embed_in"], tokens_per_step=tps,
+                     revision_pattern=args.revision_pattern)
     if args.out:
         write_tsv(rows, args.out)
     counts = Counter(r["status"] for r in rows)

@@ -20,7 +20,8 @@ from ..io import atomic_write
 from .records import SAFETENSORS_DTYPES, ReadRange, TensorInfo
 from .safe import LocalFile, checked_reader, load_json
 from .npy import load_npy
-from .safetensors import decode, read_safetensors_index, read_safetensors_table, safetensors_bytes_header
+from .safetensors import (decode, read_safetensors_index, read_safetensors_metadata, read_safetensors_table,
+                          safetensors_bytes_header)
 from .torchzip import locate_bin_tensor
 from .view import gather
 
@@ -48,6 +49,9 @@ DEFAULT_TENSOR = "gpt_neox.embed_in.weight"
 def resolve_tensor_name(available: list[str] | set[str] | dict, requested: str | None) -> str:
     """Map ``requested`` (``None``, ``embed_in``, ``embed_out`` or a full name) to a name in ``available``.
 
+    ``embed_out`` in a checkpoint without an output matrix (tied weights: GPT-2 stores only
+    ``transformer.wte.weight``) resolves to the input embedding; :func:`is_tied` says so.
+
     Raises
     ------
     TensorNotFoundError
@@ -56,12 +60,20 @@ def resolve_tensor_name(available: list[str] | set[str] | dict, requested: str |
     names = set(available)
     requested = requested or "embed_in"
     candidates = TENSOR_ALIASES.get(requested, (requested,))
+    if requested == "embed_out":
+        candidates = candidates + TENSOR_ALIASES["embed_in"]
     for cand in candidates:
         if cand in names:
             return cand
     shown = ", ".join(sorted(names)[:8]) + (" …" if len(names) > 8 else "")
     raise TensorNotFoundError(f"tensor {requested!r} not found (available: {shown or 'none'})",
                               tensor=requested)
+
+
+def is_tied(requested: str | None, info: TensorInfo) -> bool:
+    """Whether ``embed_out`` was served by the input embedding: no output matrix in the checkpoint,
+    or (torch .bin) an output matrix that is a view of the input embedding's storage."""
+    return requested == "embed_out" and (info.name in TENSOR_ALIASES["embed_in"] or info.tied)
 
 
 # -- layouts shared by local and remote reads --------------------------------------------------------
@@ -121,7 +133,8 @@ def locate_tensor(read_range: ReadRange, size: int, filename: str, tensor: str |
         table = read_safetensors_table(read_range, size, filename)
         return table[resolve_tensor_name(table, tensor)]
     if filename.endswith((".bin", ".pt", ".pth")):
-        info = locate_bin_tensor(read_range, size, lambda names: resolve_tensor_name(names, tensor))
+        info = locate_bin_tensor(read_range, size, lambda names: resolve_tensor_name(names, tensor),
+                                 tied_with=TENSOR_ALIASES["embed_in"])
         if info.dtype not in SAFETENSORS_DTYPES:
             raise CheckpointError(f"{filename}: tensor {info.name!r} has unsupported dtype {info.dtype}")
         return info
@@ -145,10 +158,17 @@ def read_tensor_bytes(read_range: ReadRange, info: TensorInfo) -> bytes:
 
 
 
-def load_safetensors_tensor(path: str | os.PathLike, name: str | None = None) -> tuple[np.ndarray, TensorInfo]:
+# What `embdim fetch` records in an output's metadata about where the tensor came from
+# (measure/estimate pass it on as provenance.source; the summary's integrity columns use it).
+SOURCE_KEYS = ("repo", "revision", "commit", "file", "blob_sha256", "tensor_sha256", "tied")
+
+
+def load_safetensors_tensor(path: str | os.PathLike, name: str | None = None,
+                            digest: dict | None = None) -> tuple[np.ndarray, TensorInfo]:
     """Load one tensor from a local safetensors file (bf16 widened to float32).
 
     ``name`` may be a full name or an alias; ``None`` picks the only 2-D tensor, else the input embedding.
+    ``digest``, if given, receives ``tensor_sha256``: the sha256 of the tensor's bytes as stored.
     """
     table = read_safetensors_index(path)
     if name is None:
@@ -159,6 +179,9 @@ def load_safetensors_tensor(path: str | os.PathLike, name: str | None = None) ->
     info = table[name]
     with LocalFile(path) as f:
         buf = f.read_range(info.start, info.end)
+    if digest is not None:
+        import hashlib
+        digest["tensor_sha256"] = hashlib.sha256(buf).hexdigest()
     return decode(buf, info.dtype, info.shape), info
 
 
@@ -181,8 +204,12 @@ def load_matrix(path: str | os.PathLike, tensor: str | None = None) -> tuple[np.
             arr = load_npy(p)
             meta = {"tensor": None, "dtype": str(arr.dtype)}
         elif p.suffix == ".safetensors":
-            arr, info = load_safetensors_tensor(p, tensor)
-            meta = {"tensor": info.name, "dtype": info.dtype}
+            digest: dict = {}
+            arr, info = load_safetensors_tensor(p, tensor, digest)
+            meta = {"tensor": info.name, "dtype": info.dtype, **digest}
+            source = {k: v for k, v in read_safetensors_metadata(p).items() if k in SOURCE_KEYS}
+            if source:
+                meta["source"] = source
         else:
             raise InputError(f"{path}: expected a .npy or .safetensors file")
     except TensorNotFoundError as e:

@@ -34,6 +34,7 @@ class TensorInfo:
     start: int
     end: int
     stride: tuple[int, ...] | None = None  # element strides, only for a non-contiguous view (torch .bin)
+    tied: bool = False  # the same bytes as a ``tied_with`` tensor of the file (torch .bin shared storage)
 
     @property
     def nbytes(self) -> int:

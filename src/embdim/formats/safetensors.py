@@ -90,6 +90,19 @@ def read_safetensors_table(read_range: ReadRange, size: int, name: str = "safete
 
 
 
+def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` string map of a local safetensors file (``{}`` if absent or not str -> str)."""
+    with LocalFile(path) as f:
+        n = header_length(f.read_range(0, min(f.size, 8)))
+        if 8 + n > f.size:
+            raise CheckpointError(f"{f.path.name}: header length {n} exceeds file size {f.size}")
+        header = load_json(f.read_range(8, 8 + n), "safetensors header")
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        return {}
+    return {k: v for k, v in meta.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def read_safetensors_index(path: str | os.PathLike) -> dict[str, TensorInfo]:
     """Read the tensor table of a local safetensors file."""
     with LocalFile(path) as f:

@@ -165,10 +165,12 @@ def read_pickle(read_range: ReadRange, entries: dict[str, ZipEntry], size: int) 
     return e.name[: -len("data.pkl")], data
 
 
-def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[[list[str]], str]) -> TensorInfo:
+def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[[list[str]], str],
+                      tied_with: tuple[str, ...] = ()) -> TensorInfo:
     """Locate one tensor; ``names_to_name`` maps the available names to the wanted one (or raises).
 
-    The result's ``stride`` is set only for a non-contiguous view."""
+    The result's ``stride`` is set only for a non-contiguous view; ``tied`` when another tensor
+    named in ``tied_with`` is the very same view of the same storage (tied weights saved twice)."""
     read_range = checked_reader(read_range, size, "zip archive")
     entries = read_central_directory(read_range, size)
     prefix, pkl = read_pickle(read_range, entries, size)
@@ -184,5 +186,8 @@ def locate_bin_tensor(read_range: ReadRange, size: int, names_to_name: Callable[
                               f"{ref.storage.numel} x {item}")
     first, end, contiguous = view_extent(ref.offset, ref.shape, ref.stride, ref.storage.numel, f"tensor {name!r}")
     base, _ = data_offset(read_range, entry, size)
+    view = (ref.storage.key, ref.offset, tuple(ref.shape), tuple(ref.stride))
+    tied = any(o != name and o in refs and (refs[o].storage.key, refs[o].offset, tuple(refs[o].shape),
+                                             tuple(refs[o].stride)) == view for o in tied_with)
     return TensorInfo(name, ref.storage.dtype, tuple(ref.shape), base + first * item, base + end * item,
-                     None if contiguous else ref.stride)
+                     None if contiguous else ref.stride, tied)

@@ -41,15 +41,15 @@ from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTT
                                     OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
 from huggingface_hub.utils import hf_raise_for_status, validate_repo_id
 
-from ..config import parse_step
 from ..errors import CheckpointError, HubError, InputError, NotFoundError, TensorNotFoundError
-from ..formats.layout import (MAX_INDEX_BYTES, WEIGHT_FILES, is_weight_file, locate_tensor, parse_weight_index,
-                              pick_weight_file, read_tensor_bytes)
+from ..formats.layout import (MAX_INDEX_BYTES, TENSOR_ALIASES, WEIGHT_FILES, is_tied, is_weight_file,
+                              locate_tensor, parse_weight_index, pick_weight_file, read_tensor_bytes)
+from ..revnames import compile_patterns, parse_revision
 from .answers import COMMIT, BadAnswer, Branch, HubFile, file_entries, ref_commit
 from .http import FINAL_ERRORS, MAX_API_BYTES, NETWORK_ERRORS, deadline, http_error, request_capped
 from .names import shown, unsafe_name
 from .rangeread import RangeReader, git_blob_sha1
-from .records import FetchResult, revision_row, shard_of, sort_rows
+from .records import FetchResult, found, revision_row, shard_of, sort_rows
 from .retry import RETRY_STATUS, Attempts, log, retry_after
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
@@ -295,34 +295,37 @@ class HubClient:
                                       **ctx) from e
         raw = read_tensor_bytes(read_range, loc)
         return FetchResult(repo, revision, commit, info.path, loc.name, loc.dtype, loc.shape, raw,
-                           self.bytes_downloaded, sha)
+                           self.bytes_downloaded, sha, is_tied(tensor, loc))
 
-    def _holds(self, repo: str, branch: Branch, info: HubFile, tensor: str | None) -> bool:
-        """Whether a single weight file holds ``tensor``. Every causal LM has an input embedding, so
+    def _holds(self, repo: str, branch: Branch, info: HubFile, tensor: str | None) -> bool | None:
+        """Whether a single weight file holds ``tensor``: ``None`` if not, else whether it is tied
+        (``embed_out`` served by the input embedding). Every causal LM has an input embedding, so
         ``embed_in`` costs nothing; other names cost a header (or zip directory) read."""
         if tensor in (None, "embed_in"):
-            return True
+            return False
         url = self.url(repo, info.path, branch.name)
 
         def read_range(s: int, e: int) -> bytes:
             return self.get_range(url, s, e, size=info.size, sha256=info.sha256, commit=branch.target_commit)
         try:
-            locate_tensor(read_range, info.size, info.path, tensor)
+            return is_tied(tensor, locate_tensor(read_range, info.size, info.path, tensor))
         except (NotFoundError, CheckpointError):  # TensorNotFoundError is a NotFoundError
-            return False
-        return True
+            return None
 
-    def list_revisions(self, repo: str, tensor: str | None = None, workers: int = 4) -> list[dict]:
+    def list_revisions(self, repo: str, tensor: str | None = None, workers: int = 4,
+                       revision_pattern: str | None = None) -> list[dict]:
         """One row per branch: step, commit, weight files, the file holding ``tensor`` and its sha256.
 
         One tree listing per branch, plus the index json for sharded checkpoints (and, for a tensor other
         than ``embed_in``, a single file's header). A branch that vanished or holds no readable weights
-        with that tensor is a ``no-weights`` row, never a failed listing.
+        with that tensor is a ``no-weights`` row, never a failed listing; one whose name gives no step
+        (``revision_pattern``, default :data:`embdim.revnames.DEFAULT_PATTERNS`) is ``unnumbered``.
         """
+        patterns = compile_patterns(revision_pattern)
         refs = self.list_refs(repo)
 
         def row(branch: Branch) -> dict:
-            out = revision_row(branch.name, parse_step(branch.name), branch.target_commit)
+            out = revision_row(branch.name, parse_revision(branch.name, patterns), branch.target_commit)
             try:
                 files = self.list_files(repo, branch.name)
             except NotFoundError:  # deleted between the refs call and now
@@ -331,18 +334,20 @@ class HubClient:
             entry = pick_weight_file(files)
             if entry is None:
                 return out
-            if not entry.endswith(".index.json") and not self._holds(repo, branch, files[entry], tensor):
-                return out
             if entry.endswith(".index.json"):
                 try:  # an unreadable index or a tensor it does not list: nothing to fetch there
                     wm = self._read_index(repo, branch.name, branch.target_commit, files[entry])
-                    _, entry = shard_of(entry, wm, tensor)
+                    name, entry = shard_of(entry, wm, tensor)
                 except (TensorNotFoundError, CheckpointError):
                     return out
                 if entry not in files:
                     return out
-            out.update(file=entry, blob_sha256=files[entry].sha256, status="ok")
-            return out
+                tied = tensor == "embed_out" and name in TENSOR_ALIASES["embed_in"]
+            else:
+                tied = self._holds(repo, branch, files[entry], tensor)
+                if tied is None:
+                    return out
+            return found(out, entry, files[entry].sha256, tied=tied)
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             rows = list(pool.map(row, refs))

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The ``revisions``/``fetch`` commands on a local run directory: ``RUN_DIR/step{N}/model.safetensors``.
 
-Each subdirectory is a revision (its step parsed strictly from ``step{N}``: a directory named
-``step-1``, ``step01`` or ``global_step1`` is listed with status ``unnumbered``, never as a step); any
+Each subdirectory is a revision (its step parsed strictly by :mod:`embdim.revnames`: ``step{N}``,
+an HF Trainer's ``checkpoint-{N}``, ...; a directory named ``step-1`` or ``step01`` is listed with
+status ``unnumbered``, never as a step); any
 layout the Hub uses works (safetensors, sharded safetensors + index, torch-zip ``.bin``, sharded
 ``.bin`` + index). There is no commit, so ``commit`` and ``blob_sha256`` are the sha256 of the file
 that holds the tensor.
@@ -23,13 +24,13 @@ import os
 import stat
 from pathlib import Path
 
-from ..config import parse_step
 from ..errors import CheckpointError, InputError, NotFoundError, TensorNotFoundError
-from ..formats.layout import (MAX_INDEX_BYTES, is_weight_file, locate_tensor, parse_weight_index, pick_weight_file,
-                              read_tensor_bytes)
+from ..formats.layout import (MAX_INDEX_BYTES, TENSOR_ALIASES, is_tied, is_weight_file, locate_tensor,
+                              parse_weight_index, pick_weight_file, read_tensor_bytes)
+from ..revnames import compile_patterns, parse_revision
 from ..formats.safe import LocalFile
 from .names import shown, unsafe_name
-from .records import FetchResult, revision_row, shard_of, sort_rows
+from .records import FetchResult, found, revision_row, shard_of, sort_rows
 
 log = logging.getLogger("embdim.localrun")
 
@@ -147,8 +148,11 @@ def _root(run_dir) -> tuple[Path, str]:
     return root, os.path.realpath(root)
 
 
-def list_local_revisions(run_dir: str | os.PathLike, tensor: str | None = None) -> list[dict]:
-    """Rows like :meth:`embdim.sources.hub.HubClient.list_revisions` for the subdirectories of ``run_dir``."""
+def list_local_revisions(run_dir: str | os.PathLike, tensor: str | None = None,
+                         revision_pattern: str | None = None) -> list[dict]:
+    """Rows like :meth:`embdim.sources.hub.HubClient.list_revisions` for the subdirectories of ``run_dir``
+    (``step1000/``, an HF Trainer's ``checkpoint-1000/``, ...: :mod:`embdim.revnames`)."""
+    patterns = compile_patterns(revision_pattern)
     root, real = _root(run_dir)
     try:
         subdirs = sorted(p for p in root.iterdir() if p.is_dir())
@@ -159,24 +163,24 @@ def list_local_revisions(run_dir: str | os.PathLike, tensor: str | None = None) 
         if unsafe_name(d.name):  # a tab or newline would forge rows of revisions.tsv
             log.warning("warning: skipped directory %s (a control character in its name)", shown(d.name))
             continue
-        step = parse_step(d.name)
+        parsed = parse_revision(d.name, patterns)
         inside = _within(os.path.realpath(d), real)
         files = _files(d) if inside else []
-        if step is None and not files:
+        if parsed is None and not files:
             continue  # not a checkpoint directory (logs, plots, ...)
-        row = revision_row(d.name, step, None, files)
+        row = revision_row(d.name, parsed, None, files)
         rows.append(row)
         if not inside:
             log.warning("warning: %s links outside the run directory; listed as no-weights", d.name)
             continue
         try:
-            holder, _ = _holder(real, d, files, tensor)
+            holder, name = _holder(real, d, files, tensor)
             sha = _sha256(real, d / holder, f"{d.name}/{holder}") if holder is not None else None
         except (CheckpointError, InputError) as e:
             log.warning("warning: %s; listed as no-weights", e)
             continue
         if holder is not None:
-            row.update(commit=sha, file=holder, blob_sha256=sha, status="ok" if step is not None else "unnumbered")
+            found(row, holder, sha, commit=sha, tied=tensor == "embed_out" and name in TENSOR_ALIASES["embed_in"])
     return sort_rows(rows)
 
 
@@ -210,4 +214,5 @@ def fetch_local(run_dir: str | os.PathLike, revision: str, tensor: str | None = 
             raise TensorNotFoundError(f"{d / holder}: {e}", tensor=tensor) from e
         raw = read_tensor_bytes(f.read_range, loc)
     sha = _sha256(real, d / holder, f"{d}/{holder}")
-    return FetchResult(str(run_dir), revision, sha, holder, loc.name, loc.dtype, loc.shape, raw, 0, sha)
+    return FetchResult(str(run_dir), revision, sha, holder, loc.name, loc.dtype, loc.shape, raw, 0, sha,
+                       is_tied(tensor, loc))

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """What the Hub and local sources share: the revisions.tsv row, shard resolution and ``FetchResult``.
 
-A row is ``revision, step, commit, files, file, blob_sha256, status`` (+ ``duplicate_of`` once sorted);
+A row is ``revision, step, tokens, commit, files, file, blob_sha256, tied, status`` (+ ``duplicate_of``
+once sorted; ``tokens`` only where the revision name carries them);
 ``revisions --out`` writes the :data:`TSV_COLUMNS` of it, which ``embdim.summary.read_revisions`` reads.
 """
 from __future__ import annotations
@@ -13,8 +14,12 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from ..formats.layout import resolve_tensor_name
+from ..integrity import first_duplicates
+from ..revnames import Parsed
 from .names import shown
 
+# The TSV keeps its six columns (tokens are parsed again from the name, tied is in the fetch's record);
+# the JSON rows carry everything.
 TSV_COLUMNS = ("revision", "step", "commit", "file", "blob_sha256", "status")
 _UNSAFE_CELL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
@@ -33,18 +38,38 @@ class FetchResult:
     raw: bytes
     bytes_downloaded: int
     blob_sha256: str | None
+    tied: bool = False  # embed_out resolved to the input embedding (tied weights)
+
+    @property
+    def tensor_sha256(self) -> str:
+        """sha256 of the tensor's bytes as stored (dtype kept, C order): the same in every layout."""
+        return hashlib.sha256(self.raw).hexdigest()
 
     def to_dict(self) -> dict:
         return {"repo": self.repo, "revision": self.revision, "commit": self.commit, "file": self.file,
                 "tensor": self.tensor, "dtype": self.dtype, "shape": list(self.shape),
                 "bytes_downloaded": self.bytes_downloaded, "blob_sha256": self.blob_sha256,
-                "tensor_sha256": hashlib.sha256(self.raw).hexdigest()}
+                "tensor_sha256": self.tensor_sha256, "tied": self.tied}
 
 
-def revision_row(revision: str, step: int | None, commit: str | None, files: list[str] | None = None) -> dict:
-    """A listing row before the tensor's file is known (status ``no-weights`` until it is)."""
-    return {"revision": revision, "step": step, "commit": commit, "files": files or [], "file": None,
-            "blob_sha256": None, "status": "no-weights"}
+def revision_row(revision: str, parsed: Parsed | None, commit: str | None, files: list[str] | None = None) -> dict:
+    """A listing row before the tensor's file is known (status ``no-weights`` until it is).
+
+    ``parsed`` is the name's :func:`embdim.revnames.parse_revision` (``None``: unnumbered)."""
+    return {"revision": revision, "step": parsed.step if parsed else None,
+            "tokens": parsed.tokens if parsed else None, "rank": parsed.rank if parsed else None,
+            "commit": commit, "files": files or [], "file": None, "blob_sha256": None, "tied": None,
+            "status": "no-weights"}
+
+
+def found(row: dict, file: str, blob_sha256: str | None, commit: str | None = None, tied: bool = False) -> dict:
+    """Mark ``row`` as holding the tensor in ``file``: status ``ok``, or ``unnumbered`` when its name
+    gave no step (listed, never measured)."""
+    row.update(file=file, blob_sha256=blob_sha256, tied=tied,
+               status="ok" if row["step"] is not None else "unnumbered")
+    if commit is not None:
+        row["commit"] = commit
+    return row
 
 
 def shard_of(entry: str, weight_map: dict[str, str], tensor: str | None) -> tuple[str, str]:
@@ -60,14 +85,14 @@ def shard_of(entry: str, weight_map: dict[str, str], tensor: str | None) -> tupl
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
-    """Sort by step (unnumbered branches last, by name) and mark blobs already seen at an earlier row."""
-    rows = sorted(rows, key=lambda r: (r["step"] is None, r["step"] or 0, r["revision"]))
-    first: dict[str, str] = {}
+    """Sort by step (unnumbered branches last, by name; two names of one step in pattern order, so
+    ``step1`` comes before ``global_step1``) and name in ``duplicate_of`` the first earlier revision
+    whose blob is the same (:func:`embdim.integrity.first_duplicates`)."""
+    rows = sorted(rows, key=lambda r: (r["step"] is None, r["step"] or 0, r.get("rank") or 0, r["revision"]))
+    for r, j in zip(rows, first_duplicates([r.get("blob_sha256") for r in rows])):
+        r["duplicate_of"] = rows[j]["revision"] if j is not None else None
     for r in rows:
-        sha = r.get("blob_sha256")
-        r["duplicate_of"] = first.get(sha) if sha else None
-        if sha and sha not in first:
-            first[sha] = r["revision"]
+        r.pop("rank", None)
     return rows
 
 
