@@ -46,13 +46,13 @@ $(VENV)/bin/pip:
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/pip
 	@echo "make: installing $(TORCH) into $(VENV)"
 	$(PIP) install $(TORCH_PIP_ARGS) '$(TORCH)'
-	@echo "make: installing embdim (editable, with Snakemake and its SLURM plugin) into $(VENV)"
-	$(PIP) install -e .
+	@echo "make: installing embdim (editable, with Snakemake, its SLURM plugin and transformers) into $(VENV)"
+	$(PIP) install -e '.[layers]'
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	@echo "make: installing the test extras (pytest, snakefmt) into $(VENV)"
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,layers]'
 	@touch $@
 
 demo: $(VENV)/.installed
