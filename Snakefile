@@ -9,6 +9,10 @@
 #   results/{model}/{tensor}/baseline.json                       estimate_baseline
 #   results/summary.tsv                                          summarize_sweep
 #   results/plots/{tensor}/*.png, *.svg                          plot_dynamics
+#   results/{model}/hidden/sample.npz                            sample_text (hidden.enabled)
+#   results/{model}/hidden/{revision}/checkpoint/, fetch.json    fetch_checkpoint (Hub models)
+#   results/{model}/hidden/{revision}/layers-{tokens}.json       measure_layers (sample|shuffled)
+#   results/layers.tsv, results/plots/layers/*.png, *.svg        summarize_layers, plot_layers
 #   logs/{rule}/..., benchmarks/{rule}/...                       one log and benchmark per job
 
 
@@ -33,8 +37,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/hidden.smk"
 
 
 rule all:
     input:
         final_outputs(),
+        hidden_outputs(),
