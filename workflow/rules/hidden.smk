@@ -1,7 +1,8 @@
 # Hidden states layer by layer (config `hidden:`; off unless hidden.enabled). Per model: one
 # token sample; per checkpoint: the full checkpoint (Hub: fetched without embed_out, temp()
 # unless hidden.keep; local runs: read in place) and one measure_layers job looping over the
-# layers in one process; the last step also on the tokens shuffled within each sequence.
+# layers in one process; the job of the last measured step also measures the same tokens
+# shuffled within each sequence (the word-order baseline), in the same process.
 from embdim.config import is_local_model
 from embdim.hidden import plan as hidden_plan
 from embdim.hidden.plots import FIGURES as LAYER_PLOTS
@@ -20,16 +21,19 @@ def hidden_outputs():
     ]
 
 
+def hidden_revisions(slug):
+    """The model's requested hidden-state revisions that exist (after its listing ran)."""
+    table = checkpoints.list_revisions.get(model=slug).output.tsv
+    return requested_revisions(table, HIDDEN.steps)
+
+
 def hidden_results(wildcards):
     """Every measure_layers output, once the listings are known (missing steps get none)."""
-    files = []
-    for slug in HIDDEN.models:
-        table = checkpoints.list_revisions.get(model=slug).output.tsv
-        revisions = requested_revisions(table, HIDDEN.steps)
-        files += [f"results/{slug}/hidden/{rev}/layers-sample.json" for rev in revisions]
-        if revisions:  # word-order baseline at the last step
-            files.append(f"results/{slug}/hidden/{revisions[-1]}/layers-shuffled.json")
-    return files
+    return [
+        f"results/{slug}/hidden/{rev}/layers.json"
+        for slug in HIDDEN.models
+        for rev in hidden_revisions(slug)
+    ]
 
 
 def hidden_checkpoint(wildcards):
@@ -108,13 +112,11 @@ rule measure_layers:
         unpack(hidden_checkpoint),
         sample="results/{model}/hidden/sample.npz",
     output:
-        "results/{model}/hidden/{revision}/layers-{tokens}.json",
+        "results/{model}/hidden/{revision}/layers.json",
     log:
-        "logs/measure_layers/{model}/{revision}/{tokens}.log",
+        "logs/measure_layers/{model}/{revision}.log",
     benchmark:
-        "benchmarks/measure_layers/{model}/{revision}/{tokens}.tsv"
-    wildcard_constraints:
-        tokens="sample|shuffled",
+        "benchmarks/measure_layers/{model}/{revision}.tsv"
     conda:
         "../../envs/embdim.yaml"
     threads: config["threads"]
@@ -127,11 +129,11 @@ rule measure_layers:
     params:
         model_dir=hidden_model_dir,
         args=HIDDEN.measure_args(SWEEP),
-        shuffle=lambda wc: "--shuffle" if wc.tokens == "shuffled" else "",
+        shuffled=lambda wc: HIDDEN.shuffle_flag(wc.revision, hidden_revisions(wc.model)),
         device=config["device"],
     shell:
         "OMP_NUM_THREADS={threads} embdim hidden {params.model_dir:q} --tokens {input.sample}"
-        " {params.shuffle} {params.args} --device {params.device} --threads {threads}"
+        " {params.shuffled} {params.args} --device {params.device} --threads {threads}"
         " --measure-out {output} > {log} 2>&1"
 
 

@@ -27,7 +27,8 @@ every tensor and every --measure-positions set, the estimators of `embdim measur
 bootstrap CIs) on --n-points rows drawn with --seed (as `embdim measure --sample N --seed S`),
 the geometry of all rows (mean_cosine, top_pc_share, isotropy, pca_dim_90/95/99,
 effective_rank) and m, v, q, v_within, v_between over the token types seen 10..1e5 times.
---shuffle permutes the tokens within each sequence first (the word-order baseline).
+--shuffle permutes the tokens within each sequence first (the word-order baseline, seeded by
+--seed); --also-shuffled measures both in one process (each entry's tokens: sample|shuffled).
 """
 
 
@@ -62,6 +63,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "--shuffle (default 0)")
     p.add_argument("--shuffle", action="store_true",
                    help="shuffle the tokens within each sequence first (baseline)")
+    p.add_argument("--also-shuffled", action="store_true",
+                   help="with --measure-out: measure the sample and, in the same process, the "
+                        "same tokens shuffled within each sequence (entries' tokens key)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                    help="compute dtype of the forward pass (default float32)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -110,6 +114,10 @@ def run(args: argparse.Namespace) -> dict:
     tokens, tmeta = read_tokens(args.tokens)
     if args.out:
         position_rows(*tokens.shape, args.positions)  # fails early on one-token sequences
+    if args.shuffle and args.also_shuffled:
+        raise InputError("--shuffle and --also-shuffled exclude each other")
+    if args.also_shuffled and not args.measure_out:
+        raise InputError("--also-shuffled needs --measure-out")
     if args.shuffle:
         tokens = shuffle_within(tokens, args.seed)
     t0 = time.perf_counter()
@@ -117,6 +125,10 @@ def run(args: argparse.Namespace) -> dict:
         model = load_model(src.path, args.dtype, device)
         t_load = time.perf_counter()
         states = hidden_states(model, tokens, args.batch_size, device)
+        shuffled = None
+        if args.also_shuffled:
+            shuffled_tokens = shuffle_within(tokens, args.seed)
+            shuffled = hidden_states(model, shuffled_tokens, args.batch_size, device)
     t_fwd = time.perf_counter()
     names = list(states)
     n_seq, seq_len = tokens.shape
@@ -137,9 +149,13 @@ def run(args: argparse.Namespace) -> dict:
     if args.measure_out:
         from ..hidden.layers import measure_layers
         from ..io import write_json
-        layers = measure_layers(states, tokens, specs, n_points=args.n_points or None,
-                                seed=args.seed, bootstrap=args.bootstrap, positions=sets,
-                                device=device)
+        kw = dict(specs=specs, n_points=args.n_points or None, seed=args.seed,
+                  bootstrap=args.bootstrap, positions=sets, device=device)
+        layers = [{**e, "tokens": info["tokens"]} for e in measure_layers(states, tokens, **kw)]
+        if shuffled is not None:
+            del states  # the sample's states are measured: free them before the baseline's
+            layers += [{**e, "tokens": "shuffled"}
+                       for e in measure_layers(shuffled, shuffled_tokens, **kw)]
         t_meas = time.perf_counter()
         doc = {**info, "n_points": args.n_points, "seed": args.seed,
                "bootstrap": args.bootstrap, "estimators": [s.full for s in specs],

@@ -24,6 +24,12 @@ class HiddenPlan:
         return (f"--corpus {c['corpus']} --n-seq {c['n_seq']} --seq-len {c['seq_len']} "
                 f"--seed {seed}")
 
+    @staticmethod
+    def shuffle_flag(revision: str, revisions: list[str]) -> str:
+        """``--also-shuffled`` (the word-order baseline) for the last of the model's measured
+        ``revisions`` (requested steps that exist), else ''."""
+        return "--also-shuffled" if revisions and revision == revisions[-1] else ""
+
     def measure_args(self, sweep: Sweep) -> str:
         """``embdim hidden`` flags (no paths): estimators, points, positions, bootstrap, seed."""
         c, cfg = self.config, sweep.config

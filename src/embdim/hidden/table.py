@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """``results/layers.tsv``: one row per model x step x layer x estimator x positions (x tokens).
 
-Read from each checkpoint's ``layers-<tokens>.json`` (rule measure_layers; ``tokens`` is
-``sample`` or the word-order baseline ``shuffled``). A step the model lacks is recorded as in
+Read from each checkpoint's ``layers.json`` (rule measure_layers), whose entries carry
+``tokens``: ``sample``, or the word-order baseline ``shuffled`` (the last requested step). A step the model lacks is recorded as in
 ``summary.tsv``: rows with ``status=missing`` (or the listing's ``no-weights``), no layer; a
 checkpoint whose weight blob equals an earlier step's names it in ``duplicate_of``; a result not
 written yet is ``pending``. ``final_ln`` is in the JSON, not in the table (its layer is no
@@ -27,9 +27,9 @@ COLUMNS = (["model", "step", "revision", "commit", "layer", "depth", "n", "n_uni
 TOKENS = ("sample", "shuffled")
 
 
-def layers_path(root, slug: str, revision: str, tokens: str = "sample") -> Path:
-    """``<root>/<slug>/hidden/<revision>/layers-<tokens>.json`` (rule measure_layers)."""
-    return Path(root) / slug / "hidden" / revision / f"layers-{tokens}.json"
+def layers_path(root, slug: str, revision: str) -> Path:
+    """``<root>/<slug>/hidden/<revision>/layers.json`` (rule measure_layers)."""
+    return Path(root) / slug / "hidden" / revision / "layers.json"
 
 
 def _read(path: Path) -> dict | None:
@@ -68,23 +68,22 @@ def summarize_layers(results_dir, models: list[str], steps: list[int], estimator
                 out += [{**base, "estimator": s.name, "k": s.k, "positions": p}
                         for s in specs for p in positions]
                 continue
-            for tokens in TOKENS:
-                doc = _read(layers_path(root, slug, rev["revision"], tokens))
-                if doc is None:
-                    if tokens == "sample":
-                        out += [{**base, "estimator": s.name, "k": s.k, "positions": p,
-                                 "tokens": tokens, "status": "pending"}
-                                for s in specs for p in positions]
-                    continue
-                out += _rows(base, doc, specs, positions, tokens, find_estimate)
+            doc = _read(layers_path(root, slug, rev["revision"]))
+            if doc is None:
+                out += [{**base, "estimator": s.name, "k": s.k, "positions": p,
+                         "tokens": "sample", "status": "pending"}
+                        for s in specs for p in positions]
+                continue
+            out += _rows(base, doc, specs, positions, find_estimate)
     return out
 
 
-def _rows(base: dict, doc: dict, specs, positions, tokens: str, find_estimate) -> list[dict]:
+def _rows(base: dict, doc: dict, specs, positions, find_estimate) -> list[dict]:
     rows = []
     for e in doc.get("layers", []):
         if e.get("layer") is None or e.get("positions") not in positions:
             continue
+        tokens = e.get("tokens") or doc.get("tokens") or "sample"
         common = {**base, "layer": e["layer"], "depth": e["depth"], "n": e["n"],
                   "n_unique": e["n_unique"], "d": e["d"], "positions": e["positions"],
                   "tokens": tokens, "corpus_sha256": doc.get("corpus_sha256"),
