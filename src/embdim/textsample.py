@@ -118,15 +118,17 @@ def load_tokenizer(source: str):
     """
     from tokenizers import Tokenizer
 
+    from .config import is_local_model
+
     p = Path(source)
     if p.is_dir():
         p = p / "tokenizer.json"
-    if p.is_file() or os.sep in source or source.endswith(".json"):
-        if not p.is_file():
-            raise InputError(f"--tokenizer {source}: no tokenizer.json there")
+    if p.is_file():
         if p.stat().st_size > MAX_TOKENIZER_BYTES:
             raise InputError(f"--tokenizer {source}: larger than {MAX_TOKENIZER_BYTES >> 20} MiB")
         raw = p.read_bytes()
+    elif is_local_model(source) or source.endswith(".json"):
+        raise InputError(f"--tokenizer {source}: no tokenizer.json there")
     else:
         raw = _hub_tokenizer(source)
     try:
@@ -151,7 +153,7 @@ def _hub_tokenizer(repo: str, revision: str = "main") -> bytes:
         raise InputError(f"{repo}: tokenizer.json of {info.size} bytes is larger than "
                          f"{MAX_TOKENIZER_BYTES >> 20} MiB")
     return bytes(client.get_file(client.url(repo, "tokenizer.json", revision), info.size,
-                                 sha256=info.sha256, commit=commit))
+                                 sha256=info.sha256, git_oid=info.oid, commit=commit))
 
 
 def sample_tokens(ids: np.ndarray, n_seq: int, seq_len: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
