@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.n_points == 1:
         raise InputError("--n-points must be 0 (all) or >= 2")
     specs = [parse_spec(s) for s in (args.estimator or DEFAULT_SPECS)]
+    from .fetch import _exit_on_sigterm
+    _exit_on_sigterm()  # a fetched checkpoint's temporary directory is removed on the way out
     device = _device(args.device)
     if args.threads is not None:
         if args.threads < 1:
