@@ -185,6 +185,16 @@ def test_norm_variance_identities_and_type_window():
     assert none["n_tokens"] == 0 and none["m"] is None
 
 
+def test_loading_leaves_the_environment_alone(ckpt, monkeypatch):
+    import os
+
+    from embdim.hidden.forward import load_model
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    load_model(ckpt["model_dir"], "float32", "cpu")
+    assert "HF_HUB_OFFLINE" not in os.environ and os.environ["TRANSFORMERS_OFFLINE"] == "0"
+
+
 def test_bad_inputs_exit_2_with_one_line(ckpt, tmp_path, capsys):
     bad = tmp_path / "ids.npy"
     np.save(bad, np.full((2, 4), VOCAB + 5))

@@ -15,6 +15,7 @@ on a 50k vocabulary they would cost more memory than all layers together.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -73,8 +74,6 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str
     check_model_dir(model_dir)
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # never reach the network, whatever the caller's env says
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import torch
     try:
         import transformers
@@ -84,13 +83,31 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str
     transformers.logging.set_verbosity_error()  # the missing embed_out warning is expected
     transformers.logging.disable_progress_bar()  # stderr stays the one-line error channel
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            str(model_dir), dtype=getattr(torch, dtype), local_files_only=True,
-            trust_remote_code=False, use_safetensors=True)
+        with _offline():
+            model = AutoModelForCausalLM.from_pretrained(
+                str(model_dir), dtype=getattr(torch, dtype), local_files_only=True,
+                trust_remote_code=False, use_safetensors=True)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         raise CheckpointError(f"{model_dir}: transformers cannot load the model: {msg}") from e
     return model.to(device).eval()
+
+
+@contextlib.contextmanager
+def _offline():
+    """HF_HUB_OFFLINE=1 and TRANSFORMERS_OFFLINE=1 while loading, the caller's values restored
+    after (a library call must not switch a whole process, or its child processes, offline)."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(dict.fromkeys(keys, "1"))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _child(module, names: tuple[str, ...], what: str):
