@@ -52,14 +52,14 @@ $(VENV)/bin/pip:
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/pip
 	@echo "make: installing $(TORCH) into $(VENV)"
 	$(PIP_INSTALL) $(TORCH_PIP_ARGS) '$(TORCH)'
-	@echo "make: installing embdim (editable, with Snakemake and its SLURM plugin) into $(VENV)"
-	$(PIP_INSTALL) -e .
+	@echo "make: installing embdim (editable, with Snakemake, its SLURM plugin and transformers) into $(VENV)"
+	$(PIP_INSTALL) -e '.[layers]'
 	$(COMPILE)
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	@echo "make: installing the test extras (pytest, snakefmt) into $(VENV)"
-	$(PIP_INSTALL) -e '.[test]'
+	$(PIP_INSTALL) -e '.[test,layers]'
 	$(COMPILE)
 	@touch $@
 

@@ -11,6 +11,10 @@
 #   results/plots/{tensor}/*.png, *.svg                          plot_dynamics
 #   results/{model}/{tensor}/{revision}/tokenizer.json           fetch_tokenizer
 #   results/{model}/{tensor}/tokens.tsv, tokens_lid.png, tokens_top20.html   tabulate_tokens
+#   results/{model}/hidden/sample.npz                            sample_text (hidden.enabled)
+#   results/{model}/hidden/{revision}/checkpoint/, fetch.json    fetch_checkpoint (Hub models)
+#   results/{model}/hidden/{revision}/layers-{tokens}.json       measure_layers (sample|shuffled)
+#   results/layers.tsv, results/plots/layers/*.png, *.svg        summarize_layers, plot_layers
 #   logs/{rule}/..., benchmarks/{rule}/...                       one log and benchmark per job
 
 
@@ -37,8 +41,11 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/tokens.smk"
 
+include: "workflow/rules/hidden.smk"
+
 
 rule all:
     input:
         final_outputs(),
         token_files,
+        hidden_outputs(),

@@ -38,6 +38,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 SUBCOMMANDS = ["revisions", "fetch", "measure", "estimate", "geometry", "baseline", "train_demo",
                "summarize", "integrity", "plot"]
 SUBCOMMANDS += ["fetch_tokenizer", "tokens"]  # issue 13: tokenizer-aware rows, per-token view
+SUBCOMMANDS += ["sample_text", "fetch_checkpoint", "hidden", "layers"]  # issue 14: hidden states
 
 EPILOG = """examples:
   embdim revisions EleutherAI/pythia-70m --json
