@@ -40,7 +40,6 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/tokens.smk"
-
 include: "workflow/rules/hidden.smk"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .fetch import NET_DOC, _exit_on_sigterm, add_network_flags
+from .fetch import NET_DOC
+from .options import add_network_flags, command
 
 EPILOG = """examples:
   embdim fetch-checkpoint EleutherAI/pythia-14m --revision step1000 --out-dir ckpt --json
@@ -20,10 +21,10 @@ body byte, API answers included), bytes_written, weight_file_bytes, seconds, out
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "fetch-checkpoint", help="fetch a full checkpoint (all but embed_out) for embdim hidden",
+    p = command(
+        subparsers, "fetch-checkpoint", help="fetch a full checkpoint (all but embed_out) for embdim hidden",
         description="Fetch every tensor of REPO@REVISION except embed_out, plus config.json.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("repo", metavar="REPO", help="Hub repo id (e.g. EleutherAI/pythia-14m)")
     p.add_argument("--revision", required=True, help="branch, tag or commit (e.g. step1000)")
     p.add_argument("--out-dir", required=True, metavar="DIR", help="directory to write")
@@ -48,7 +49,6 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"{args.repo} is a local directory: embdim hidden reads it in place")
     if args.record:
         check_out_path(args.record, "--record")
-    _exit_on_sigterm()
     client = HubClient(max_retry_after=args.max_retry_after)
     res = fetch_checkpoint(args.repo, args.revision, args.out_dir, client=client)
     res["out_dir"] = str(args.out_dir)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from .options import command
+
 EPILOG = """examples:
   embdim hidden results/demo/adam --revision step600 --tokens sample.npz --out hidden.safetensors
   embdim hidden EleutherAI/pythia-14m --revision step1000 --tokens sample.npz --positions skip0 \\
@@ -36,10 +38,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..estimators import DEFAULT_SPECS
     from ..hidden.layers import DEFAULT_N_POINTS
 
-    p = subparsers.add_parser(
-        "hidden", help="hidden states layer by layer (+ their ID and geometry)",
+    p = command(
+        subparsers, "hidden", help="hidden states layer by layer (+ their ID and geometry)",
         description="Run a checkpoint on a token sample and capture every layer's states.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("model", metavar="MODEL", help="model directory, run directory or Hub repo id")
     p.add_argument("--revision", default=None, help="step{N} subdirectory or Hub revision")
     p.add_argument("--tokens", required=True, metavar="SAMPLE",
@@ -105,8 +107,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.n_points == 1:
         raise InputError("--n-points must be 0 (all) or >= 2")
     specs = [parse_spec(s) for s in (args.estimator or DEFAULT_SPECS)]
-    from .fetch import _exit_on_sigterm
-    _exit_on_sigterm()  # a fetched checkpoint's temporary directory is removed on the way out
+    # SIGTERM raises SystemExit (embdim.cli.main), so a temporary directory is removed on the way out
     device = _device(args.device)
     if args.threads is not None:
         if args.threads < 1:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import command
+
 EPILOG = """examples:
   embdim layers summarize results --model results/demo/adam --steps 0,64,600 \\
       --estimator mle:10 --estimator twonn --out results/layers.tsv
@@ -21,9 +23,8 @@ layer_heatmap_anisotropy, id_vs_step_by_layer and norm_variance_bars (.png and .
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("layers", help="layers.tsv and its figures (hidden states)",
-                              description="Tabulate and plot per-layer hidden-state results.",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command(subparsers, "layers", help="layers.tsv and its figures (hidden states)",
+                description="Tabulate and plot per-layer hidden-state results.", epilog=EPILOG)
     kinds = p.add_subparsers(dest="kind", metavar="ACTION", required=True)
     s = kinds.add_parser("summarize", help="write layers.tsv")
     s.add_argument("results", metavar="RESULTS_DIR")

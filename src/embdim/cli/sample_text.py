@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import command
+
 EPILOG = """examples:
   embdim sample-text --corpus pydoc --tokenizer EleutherAI/pythia-14m --out sample.npz
   embdim sample-text --corpus stdlib --tokenizer results/demo/adam --n-seq 32 --seq-len 64 --out s.npz
@@ -21,10 +23,10 @@ tokenizer, tokenizer_sha256, sample_sha256 (of the ids as little-endian int64) -
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "sample-text", help="draw a fixed token sample from a corpus (for embdim hidden)",
+    p = command(
+        subparsers, "sample-text", help="draw a fixed token sample from a corpus (for embdim hidden)",
         description="Tokenise a corpus and draw n_seq windows of seq_len tokens, seeded.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG)
     p.add_argument("--corpus", default="pydoc", metavar="pydoc|stdlib|FILE",
                    help="corpus (default pydoc)")
     p.add_argument("--tokenizer", required=True, metavar="REPO_OR_DIR",
