@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from .inputs import add_format_arg, add_sample_args
+
 EPILOG = """examples:
   embdim geometry e.safetensors --json
   embdim geometry e.safetensors --tensor embed_out --out geometry.json
+  embdim geometry wiki-news-300d-1M-subword.vec --sample 10000 --json
 
 Computed on the deduplicated rows, streaming in float64. Keys: n, n_unique, d, mean_cosine,
 top_sv_share (uncentred), top_pc_share (centred), mean_norm_sq, variance, q, mean_norm_ratio,
 isotropy (Mu & Viswanath 2018), pca_dim_90/95/99 (centred), effective_rank (Roy & Vetterli 2007,
-uncentred), plus provenance: input, tensor, dtype, shape, version.
+uncentred), format, sample {n, of, seed} (null: all rows), plus provenance: input, tensor, dtype, shape, version.
 """
 
 
@@ -21,7 +24,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Anisotropy, norm of the mean vs variance, isotropy, PCA dimension and effective "
                     "rank of a .npy or .safetensors matrix.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
+    p.add_argument("input", metavar="INPUT",
+                   help=".npy, .safetensors, torch .bin or word-vector file (see --format)")
+    add_format_arg(p)
+    add_sample_args(p)
     p.add_argument("--tensor", default=None,
                    help="tensor name or alias embed_in/embed_out (default: the only 2-D tensor, "
                         "else gpt_neox.embed_in.weight)")
@@ -33,13 +39,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..formats.layout import load_matrix
     from ..geometry import compute_geometry
+    from .inputs import load, sample_record
     from ..io import write_json
     from . import with_provenance
 
-    X, meta = load_matrix(args.input, args.tensor)
-    result = with_provenance(compute_geometry(X).to_dict(), args, meta)
+    loaded, rows = load(args)
+    meta = loaded.meta
+    result = with_provenance(compute_geometry(loaded.X).to_dict(), args, meta)
+    result.update(format=meta.get("format", "matrix"), sample=sample_record(args, meta["shape"][0], rows))
     if args.out:
         write_json(args.out, result)
     return result
