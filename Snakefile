@@ -9,6 +9,7 @@
 #   results/{model}/{tensor}/baseline.json                       estimate_baseline
 #   results/summary.tsv                                          summarize_sweep
 #   results/plots/{tensor}/*.png, *.svg                          plot_dynamics
+#   results/static/...                                           static.smk (its own header)
 #   logs/{rule}/..., benchmarks/{rule}/...                       one log and benchmark per job
 
 
@@ -33,6 +34,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/static.smk"
 
 
 rule all:

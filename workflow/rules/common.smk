@@ -26,7 +26,10 @@ wildcard_constraints:
 
 
 def final_outputs():
-    """Targets of the default run: the summary table and the plots."""
+    """Targets of the default run: the summary table and the plots (static_outputs() of
+    static.smk when config sets `static`)."""
+    if config.get("static"):
+        return static_outputs()
     return ["results/summary.tsv"] + plot_files()
 
 

@@ -36,7 +36,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 # Module names under embdim.cli, in help order.
 SUBCOMMANDS = ["revisions", "fetch", "measure", "estimate", "geometry", "baseline", "train_demo",
-               "summarize", "plot"]
+               "static", "summarize", "plot"]
 
 EPILOG = """examples:
   embdim revisions EleutherAI/pythia-70m --json
