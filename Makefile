@@ -51,8 +51,8 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/pip
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	@echo "make: installing the test extras (pytest, snakefmt) into $(VENV)"
-	$(PIP) install -e '.[test]'
+	@echo "make: installing the test extras (pytest, snakefmt; gensim, sentencepiece) into $(VENV)"
+	$(PIP) install -e '.[test,static]'
 	@touch $@
 
 demo: $(VENV)/.installed

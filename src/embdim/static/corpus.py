@@ -52,11 +52,12 @@ def doc_root(pattern: str = DOC_GLOB) -> Path:
     InputError
         ``python3-doc`` is not installed.
     """
-    def version(p: str) -> tuple[int, ...]:
-        m = re.search(r"python(\d+)\.(\d+)", p)
-        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    def version(p: str) -> tuple[int, int] | None:
+        # the package's own directory, python3.11; python3.11-dev and the like link to it
+        m = re.fullmatch(r"python(\d+)\.(\d+)", Path(p).parts[-3])
+        return (int(m.group(1)), int(m.group(2))) if m else None
 
-    roots = sorted(glob.glob(pattern), key=version)
+    roots = sorted((p for p in glob.glob(pattern) if version(p)), key=version)
     if not roots:
         raise InputError(f"corpus {DEBIAN_DOC}: no {pattern} (install it: apt-get install python3-doc)")
     return Path(roots[-1])
