@@ -6,6 +6,7 @@ import shlex
 
 from embdim import config as embdim_config
 from embdim.plots import FIGURES as PLOTS
+from embdim.static.settings import static_targets
 from embdim.summary import requested_revisions
 
 SWEEP = embdim_config.prepare(
@@ -26,10 +27,10 @@ wildcard_constraints:
 
 
 def final_outputs():
-    """Targets of the default run: the summary table and the plots (static_outputs() of
-    static.smk when config sets `static`)."""
+    """Targets of the default run: the summary table and the plots (the static tables
+    when config sets `static`: static.smk)."""
     if config.get("static"):
-        return static_outputs()
+        return static_targets(config["static"])
     return ["results/summary.tsv"] + plot_files()
 
 

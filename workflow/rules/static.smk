@@ -9,32 +9,14 @@
 # Measuring is `embdim measure` with the sweep's estimator flags, as measure_checkpoint runs it.
 import shlex
 
-from embdim.static.settings import check_static
+from embdim.static import settings as static_settings
 
 STATIC = config.get("static") or {}
 if STATIC:
-    check_static(STATIC, SWEEP.estimators)
+    static_settings.check_static(STATIC, SWEEP.estimators)
 STATIC_VECTORS = {v["name"]: v for v in STATIC.get("vectors", [])}
-STATIC_FIGURES = [f"results/static/{n}.{e}" for n in ("table3", "table1") for e in ("png", "svg")]
-
-
-def static_outputs():
-    """Targets of a static run: the summary table and its figures."""
-    return ["results/static/summary.tsv"] + STATIC_FIGURES
-
-
-def static_measurements(wildcards):
-    sets = [
-        f"{tok}/{algo}"
-        for algo in STATIC.get("models", [])
-        for tok in STATIC.get("tokenizers", [])
-    ]
-    sets += [f"vectors/{name}" for name in STATIC_VECTORS]
-    return [f"results/static/{s}/{f}.json" for s in sets for f in ("measure", "baseline")]
-
-
-def static_measure_args():
-    return SWEEP.measure_args() + f" --sample {STATIC.get('sample', 10000)}"
+# the sweep's measure flags (estimators, bootstrap, k-curve, seed) plus the word sample
+STATIC_MEASURE_ARGS = SWEEP.measure_args() + f" --sample {STATIC.get('sample', 10000)}"
 
 
 wildcard_constraints:
@@ -106,7 +88,9 @@ rule train_static_embedding:
     params:
         vector_size=STATIC.get("vector_size", 300),
         gensim=" ".join(
-            f"--param {k}={v}" for k, v in STATIC.get("gensim", {}).items() if v is not None
+            f"--param {k}={v}"
+            for k, v in STATIC.get("gensim", {}).items()
+            if v is not None
         ),
         seed=config["seed"],
     shell:
@@ -132,7 +116,7 @@ rule measure_static_embedding:
         mem_mb=4000,
         runtime=30,
     params:
-        args=static_measure_args(),
+        args=STATIC_MEASURE_ARGS,
         device=config["device"],
     shell:
         "OMP_NUM_THREADS={threads} embdim measure {input} --format word2vec-bin {params.args}"
@@ -158,7 +142,7 @@ rule measure_word_vectors:
         mem_mb=lambda wc, input: int(2000 + 3 * input.size_mb),
         runtime=lambda wc, input: int(30 + input.size_mb / 100),
     params:
-        args=static_measure_args(),
+        args=STATIC_MEASURE_ARGS,
         format=lambda wc: STATIC_VECTORS[wc.vname].get("format", "auto"),
         device=config["device"],
     shell:
@@ -193,7 +177,7 @@ rule estimate_static_baseline:
 
 rule summarize_static:
     input:
-        static_measurements,
+        static_settings.measurement_files(STATIC),
     output:
         report(
             "results/static/summary.tsv",
@@ -207,11 +191,7 @@ rule summarize_static:
     conda:
         "../../envs/embdim.yaml"
     params:
-        args=" ".join(
-            [f"--tokenizer {t}" for t in STATIC.get("tokenizers", [])]
-            + [f"--model {m}" for m in STATIC.get("models", [])]
-            + [f"--vectors {n}" for n in STATIC_VECTORS]
-        ),
+        args=static_settings.summarize_args(STATIC),
     shell:
         "embdim static summarize results/static {params.args} --out {output} > {log} 2>&1"
 
@@ -227,7 +207,7 @@ rule plot_static:
                 category="Static embeddings",
                 labels={"figure": os.path.basename(f)},
             )
-            for f in STATIC_FIGURES
+            for f in static_settings.figure_files()
         ],
     log:
         "logs/plot_static/plot_static.log",
