@@ -101,6 +101,7 @@ def _cli(argv, capsys):
     (b"\x00\x01\x02 binary junk \xff\xfe" * 20, "auto", "not a word-vector file"),
     (b"foo bar baz\n", "glove", "not a readable glove file"),          # words, no numbers
     (b"2 3\nfoo \x00\x00", "word2vec-bin", "cannot hold"),
+    (b"\x1f\x8b\x08\x00 gzip", "word2vec", "gunzip"),                # gensim-data's .gz as is
 ])
 def test_bad_files_are_one_line_errors(tmp_path, capsys, content, fmt, needle):
     p = tmp_path / "bad.vec"

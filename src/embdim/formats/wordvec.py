@@ -42,6 +42,8 @@ def sniff(path: str | os.PathLike) -> str:
         Missing or unreadable file, or content that is none of these.
     """
     head = _head(path)
+    if head.startswith(b"\x1f\x8b"):  # gensim-data ships its files gzipped
+        raise InputError(f"{path}: gzip-compressed; decompress it first (gunzip -k {path})")
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04"):  # torch.save zip archive (pytorch_model.bin)
@@ -103,6 +105,8 @@ def load_word_vectors(path: str | os.PathLike, fmt: str = "auto") -> tuple[np.nd
     InputError
         Unknown format, a header that does not fit the file, or a file gensim cannot read.
     """
+    if _head(path).startswith(b"\x1f\x8b"):  # the size checks need the real file size
+        sniff(path)
     if fmt == "auto":
         fmt = sniff(path)
         if fmt in MATRIX_KINDS:

@@ -47,6 +47,8 @@ def _bar(ax, x, r, width, colour, label):
     if r["ci_low"] is not None and r["ci_high"] is not None:
         err = [[r["id"] - r["ci_low"]], [r["ci_high"] - r["id"]]]
     ax.bar(x, r["id"], width, color=colour, label=label, yerr=err, capsize=3)
+    ax.annotate(f"{r['id']:.1f}", (x, r["id"]), textcoords="offset points", xytext=(0, 4),
+                ha="center", fontsize=7)
     if r["paper_id"] is not None:
         ax.plot(x, r["paper_id"], marker="*", ms=12, mfc="none", mec="black", ls="none")
     if r["baseline_id"] is not None:
@@ -73,8 +75,10 @@ def _table3(ax, rows):
     ax.set_xticks(range(len(toks)), [TOKENIZER_LABELS.get(t, t) for t in toks])
     what = _label(rows[0]) if rows else "ID"
     ax.set_ylabel(f"intrinsic dimension ({what})")
-    n = rows[0]["n"] if rows else "?"
-    ax.set_title(f"Table 3: static embeddings by tokenizer (ED 300, {n}-word sample)", fontsize=9)
+    ns = sorted({int(r["n"]) for r in rows}) or [0]
+    ed = rows[0]["ed"] if rows else "?"
+    words = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+    ax.set_title(f"Table 3: static embeddings by tokenizer (ED {ed}, {words} words each)", fontsize=9)
     _legend_extras(ax)
 
 
