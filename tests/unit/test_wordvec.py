@@ -173,3 +173,28 @@ def test_geometry_reads_word_vectors(files, kv, capsys):
 def test_tensor_flag_is_refused_for_word_vectors(files, capsys):
     code, _, err = _cli(["estimate", str(files / "v.txt"), "--tensor", "embed_in"], capsys)
     assert code == 2 and "--tensor" in err
+
+
+def test_fasttext_headers_that_lie(fasttext_bin, tmp_path, capsys):
+    import struct
+
+    raw = bytearray(fasttext_bin[0].read_bytes())
+    bad = {}
+    b = bytearray(raw)
+    b[40:44] = struct.pack("<i", 2**31 - 1)  # n-gram buckets (fastText args) beyond the file
+    bad["buckets"] = b
+    b = bytearray(raw)
+    b[64:72] = struct.pack("<ii", 2**31 - 1, 2**31 - 1)  # dictionary size / nwords
+    bad["vocab"] = b
+    nv = struct.unpack("<i", raw[68:72])[0] + struct.unpack("<i", raw[40:44])[0]
+    at = raw.find(struct.pack("<qq", nv, D))  # the input matrix's (rows, dim) header
+    assert at > 0
+    b = bytearray(raw)
+    b[at:at + 16] = struct.pack("<qq", 2**40, D)
+    bad["matrix"] = b
+    for name, content in bad.items():
+        p = tmp_path / f"{name}.bin"
+        p.write_bytes(bytes(content))
+        code, _, err = _cli(["estimate", str(p)], capsys)
+        assert code == 2 and "fastText" in err or "fasttext" in err, (name, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

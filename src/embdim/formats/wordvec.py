@@ -156,7 +156,39 @@ def _check_sizes(path, fmt: str) -> int:
         if not (1 <= dim <= MAX_DIM) or bucket < 0 or bucket * dim * 4 > size:
             raise InputError(f"{path}: fastText header says dim {dim} and {bucket} n-gram buckets, "
                              f"which a {size}-byte file cannot hold")
+        _check_fasttext_vocab(path, size)
     return size
+
+
+def _check_fasttext_vocab(path, size: int) -> None:
+    """Every vocabulary entry of a fastText .bin ends inside the file: gensim reads a word byte
+    by byte up to its NUL and, at the end of a truncated file, would loop for ever.
+
+    Layout (fastText src/dictionary.cc Dictionary::save): after the 64-byte magic, version and
+    args, int32 size, nwords, nlabels, int64 ntokens, pruneidx_size; then per entry the word,
+    a NUL, int64 count, int8 type; then pruneidx_size pairs of int32.
+
+    Raises
+    ------
+    InputError
+    """
+    import mmap
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        n_entries, nwords, _ = struct.unpack("<3i", mm[64:76])
+        prune = struct.unpack("<q", mm[84:92])[0]
+        if not (0 <= nwords <= n_entries) or n_entries * 10 > size or prune * 8 > size:
+            raise InputError(f"{path}: fastText dictionary of {n_entries} entries cannot fit "
+                             f"in {size} bytes")
+        pos = 92
+        for i in range(n_entries):
+            end = mm.find(b"\0", pos)
+            if end < 0 or end + 10 > size:
+                raise InputError(f"{path}: fastText vocabulary entry {i} runs past the end of "
+                                 "the file (truncated?)")
+            pos = end + 10
+        if pos + max(prune, 0) * 8 + 17 > size:
+            raise InputError(f"{path}: fastText file ends before its vectors (truncated?)")
 
 
 def _check_lines(path, d: int | None, skip: int) -> None:
