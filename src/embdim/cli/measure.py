@@ -88,10 +88,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> dict:
     from . import check_out_path, provenance
     from ..errors import InputError
-    from ..measure import sample_rows
-    from .inputs import load
     from ..estimators import parse_spec
-    from ..measure import measure, write_lid
+    from ..measure import measure, sample_rows, write_lid
+    from .inputs import load
     from ..io import write_json
     from .estimate import _progress_bar
 
