@@ -58,8 +58,8 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/pip
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	@echo "make: installing the test extras (pytest, snakefmt) into $(VENV)"
-	$(PIP_INSTALL) -e '.[test,layers]'
+	@echo "make: installing the test extras (pytest, snakefmt; gensim, sentencepiece) into $(VENV)"
+	$(PIP_INSTALL) -e '.[test,layers,static]'
 	$(COMPILE)
 	@touch $@
 

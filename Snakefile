@@ -15,6 +15,7 @@
 #   results/{model}/hidden/{revision}/checkpoint/, fetch.json    fetch_checkpoint (Hub models)
 #   results/{model}/hidden/{revision}/layers-{tokens}.json       measure_layers (sample|shuffled)
 #   results/layers.tsv, results/plots/layers/*.png, *.svg        summarize_layers, plot_layers
+#   results/static/...                                           static.smk (its own header)
 #   logs/{rule}/..., benchmarks/{rule}/...                       one log and benchmark per job
 
 
@@ -41,6 +42,7 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/hidden.smk"
+include: "workflow/rules/static.smk"
 
 
 rule all:

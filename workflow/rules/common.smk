@@ -7,6 +7,7 @@ import shlex
 from embdim import config as embdim_config
 from embdim.plots import FIGURES as PLOTS
 from embdim.revnames import SAFE_REVISION
+from embdim.static.settings import static_targets
 from embdim.summary import requested_revisions
 
 SWEEP = embdim_config.prepare(
@@ -29,7 +30,10 @@ wildcard_constraints:
 
 
 def final_outputs():
-    """Targets of the default run: the summary table, its integrity audit and the plots."""
+    """Targets of the default run: the summary table, its integrity audit and the plots (the
+    static tables when config sets `static`: static.smk)."""
+    if config.get("static"):
+        return static_targets(config["static"])
     return [
         "results/summary.tsv",
         "results/integrity.tsv",

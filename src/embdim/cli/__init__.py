@@ -36,7 +36,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 # Module names under embdim.cli, in help order.
 SUBCOMMANDS = ["revisions", "fetch", "measure", "estimate", "geometry", "baseline", "train_demo",
-               "summarize", "integrity", "plot"]
+               "static", "summarize", "integrity", "plot"]
 SUBCOMMANDS += ["fetch_tokenizer", "tokens"]  # issue 13: tokenizer-aware rows, per-token view
 SUBCOMMANDS += ["sample_text", "fetch_checkpoint", "hidden", "layers"]  # issue 14: hidden states
 

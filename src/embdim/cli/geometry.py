@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_input, add_output, add_tensor, command, fmt
 from ._rows import ROWS_DOC, add_rows_flags
+from .inputs import add_format_arg, add_sample_args
+from .options import add_input, add_output, add_tensor, command, fmt
 
 EPILOG = """examples:
   embdim geometry e.safetensors --json
   embdim geometry e.safetensors --tensor embed_out --out geometry.json
+  embdim geometry wiki-news-300d-1M-subword.vec --sample 10000 --json
 
 Computed on the deduplicated rows, streaming in float64. Keys: n, n_unique, d, mean_cosine,
 top_sv_share (uncentred), top_pc_share (centred), mean_norm_sq, variance, q, mean_norm_ratio,
 isotropy (Mu & Viswanath 2018), pca_dim_90/95/99 (centred), effective_rank (Roy & Vetterli 2007,
-uncentred), n_rows_total, rows, n_tokens, tokenizer, plus provenance: input, tensor, dtype, shape,
-version.
+uncentred), n_rows_total, rows, n_tokens, tokenizer, format, sample {n, of, seed} (null: all
+rows), plus provenance: input, tensor, dtype, shape, version.
 """ + ROWS_DOC + "\n"
 
 
@@ -26,6 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "rank of a .npy or .safetensors matrix.",
         epilog=EPILOG)
     add_input(p)
+    add_format_arg(p)
+    add_sample_args(p)
     add_tensor(p)
     add_output(p)
     add_rows_flags(p)
@@ -34,17 +38,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..formats.layout import load_matrix
     from ..geometry import compute_geometry
+    from .inputs import load, sample_record
     from ..io import write_json
     from . import with_provenance
 
-    from ._rows import rows_of
-
-    X, meta = load_matrix(args.input, args.tensor)
-    sel = rows_of(args, X)
-    geo = compute_geometry(X[:sel.n_keep]).to_dict()
+    loaded, rows, sel = load(args)
+    meta = loaded.meta
+    geo = compute_geometry(loaded.X).to_dict()
     result = with_provenance({**geo, **sel.to_dict()}, args, meta)
+    result.update(format=meta.get("format", "matrix"), sample=sample_record(args, sel.n_keep, rows))
     if args.out:
         write_json(args.out, result)
     return result

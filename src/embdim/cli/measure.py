@@ -7,14 +7,16 @@ import argparse
 import sys
 
 from ..estimators import DEFAULT_SPECS
-from .options import add_convention, add_input, add_knn, add_output, add_tensor, command, fmt
 from ._rows import ROWS_DOC, add_rows_flags
+from .inputs import add_format_arg
+from .options import add_convention, add_input, add_knn, add_output, add_tensor, command, fmt
 
 EPILOG = """examples:
   embdim measure e.safetensors --json
   embdim measure e.safetensors --tensor embed_out --estimator mle:10 --estimator twonn \\
       --bootstrap 500 --out measure.json --lid-out lid.npz
   embdim measure e.npy --normalization k --aggregate mean --k-curve 0 --sample 10000 --seed 1
+  embdim measure word2vec.bin --format auto --sample 10000 --lid-out lid.npz --json
 
 --estimator NAME[:K[:NORMALIZATION[:AGGREGATE]]] (repeatable; default mle:10 mle:5 twonn): an MLE
 without its own convention takes --normalization (LID = (k-1)/S Levina-Bickel, (k-2)/S or k/S,
@@ -30,8 +32,9 @@ k, normalization, aggregate, id, redundancy, id_mean, id_median, ci_low, ci_high
 with --no-geometry), sample, bootstrap, seconds, provenance {input, tensor, dtype, shape, version}.
 --lid-out FILE.npz: lid_k<k> per MLE, twonn_mu, row and unique_of, indexed by the ORIGINAL row
 (row i = token id i; a duplicate carries its representative's value; rows not drawn by --sample
-are NaN, unique_of -1; so are rows dropped by --rows tokenizer). Bad input exits 2 with a one-line
-message.
+are NaN, unique_of -1; so are rows dropped by --rows tokenizer). Word vectors (--format, or
+found by auto): lid.npz holds the measured words only, in file order: row = the word's index in
+the file, word = the word; provenance gains format. Bad input exits 2 with a one-line message.
 """ + ROWS_DOC + "\n"
 
 
@@ -43,6 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "geometry of the same distinct rows.",
         epilog=EPILOG)
     add_input(p)
+    add_format_arg(p)
     add_tensor(p)
     p.add_argument("--estimator", action="append", default=None, metavar="NAME[:K]",
                    help="mle:K or twonn, optionally mle:K:NORMALIZATION:AGGREGATE (repeatable; "
@@ -68,13 +72,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict:
     from . import check_out_path, provenance
-    from ..formats.layout import load_matrix
     from ..errors import InputError
     from ..estimators import parse_spec
-    from ..measure import measure, write_lid
+    from ..measure import measure, sample_rows, write_lid
+    from .inputs import load
     from ..io import write_json
     from .estimate import _progress_bar
-    from ._rows import rows_of
 
     if args.threads is not None:
         if args.threads < 1:
@@ -87,22 +90,43 @@ def run(args: argparse.Namespace) -> dict:
         check_out_path(args.lid_out, "--lid-out")  # before any work, as --out
     specs = [parse_spec(s, args.normalization, args.aggregate)
              for s in (args.estimator or DEFAULT_SPECS)]
-    X, meta = load_matrix(args.input, args.tensor)
-    sel = rows_of(args, X)
+    # the rows --rows drops stay in lid.npz as NaN (row i = token id i): measure(n_rows=...) skips them
+    loaded, _, sel = load(args, sample=False, drop_rows=False)
+    X, meta, words = loaded.X, loaded.meta, loaded.words
+    rows = None
+    if words is not None:  # words: draw the sample here, so lid.npz holds only measured words
+        rows = sample_rows(len(X), args.sample, args.seed)
+        if rows is not None:
+            X, words = X[rows], [words[i] for i in rows]
     m = measure(X, specs, k_curve=args.k_curve, normalization=args.normalization,
-                aggregate=args.aggregate, bootstrap=args.bootstrap, sample=args.sample,
+                aggregate=args.aggregate, bootstrap=args.bootstrap,
+                sample=args.sample if words is None else None,
                 seed=args.seed, geometry=args.geometry, device=args.device,
                 precision=args.precision, engine=args.knn_engine,
                 progress=_progress_bar(not args.json and sys.stderr.isatty()),
                 n_rows=sel.n_keep)
     result = {**m.result, **sel.to_dict(), "n_rows_total": m.result["n_rows_total"]}
     result["provenance"] = {**provenance(args, meta), "command": "embdim measure",
-                            "estimators": [s.full for s in specs]}
+                            "estimators": [s.full for s in specs],
+                            "format": meta.get("format", "matrix")}
+    if words is not None:
+        _word_arrays(m, result, args, meta["shape"][0], rows, words)
     if args.lid_out:
         write_lid(args.lid_out, m.arrays)
     if args.out:
         write_json(args.out, result)
     return result
+
+
+def _word_arrays(m, result: dict, args, n_total: int, rows, words: list[str]) -> None:
+    """Word vectors: lid.npz rows are the measured words, ``row`` their index in the file and
+    ``word`` the word itself; ``sample`` says how many of the file's words were drawn."""
+    import numpy as np
+
+    if rows is not None:
+        m.arrays["row"] = rows.astype(np.int64)
+        result["sample"] = {"n": int(len(rows)), "of": int(n_total), "seed": int(args.seed)}
+    m.arrays["word"] = np.array(words, dtype=str)
 
 
 def format_human(r: dict) -> str:

@@ -24,7 +24,8 @@ def command(subparsers, name: str, *, help: str, description: str,
 
 
 def add_input(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", metavar="INPUT", help=".npy or .safetensors file")
+    p.add_argument("input", metavar="INPUT",
+                   help=".npy, .safetensors, torch .bin or word-vector file (see --format)")
 
 
 def add_tensor(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+"""Static word embeddings (the paper's Table 1 and Table 3): corpus, tokenizers, training, tables."""
