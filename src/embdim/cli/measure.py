@@ -104,8 +104,10 @@ def run(args: argparse.Namespace) -> dict:
                 seed=args.seed, geometry=args.geometry, device=args.device,
                 precision=args.precision, engine=args.knn_engine,
                 progress=_progress_bar(not args.json and sys.stderr.isatty()),
-                n_rows=sel.n_keep)
-    result = {**m.result, **sel.to_dict(), "n_rows_total": m.result["n_rows_total"]}
+                n_rows=sel.n_keep if words is None else None)  # words: --rows all only
+    # n_rows_total: the file's rows (words drawn before measure() count from the whole file)
+    total = m.result["n_rows_total"] if words is None else int(meta["shape"][0])
+    result = {**m.result, **sel.to_dict(), "n_rows_total": total}
     result["provenance"] = {**provenance(args, meta), "command": "embdim measure",
                             "estimators": [s.full for s in specs],
                             "format": meta.get("format", "matrix")}
