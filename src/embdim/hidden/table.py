@@ -41,6 +41,17 @@ def _read(path: Path) -> dict | None:
         raise InputError(f"{path}: unreadable result: {e}") from e
 
 
+def _duplicate_steps(model: str, listing: list[dict]) -> dict[int, int]:
+    """step -> the earliest step served by the same weight file (the whole checkpoint is the
+    same, so its hidden states are too), from :func:`embdim.integrity.audit`."""
+    from ..integrity import audit
+
+    ok = [{"step": r["step"], "blob_sha256": r.get("blob_sha256") or None, "tensor_sha256": None}
+          for r in listing if r["step"] is not None and r["status"] == "ok"]
+    return {step: f["duplicate_of"] for (_, step), f in audit([(model, ok, None)]).items()
+            if f["duplicate_of"] is not None}
+
+
 def summarize_layers(results_dir, models: list[str], steps: list[int], estimators,
                      positions=("all", "skip0")) -> list[dict]:
     """The rows of ``layers.tsv`` (keys :data:`COLUMNS`; absent values None).
@@ -50,13 +61,13 @@ def summarize_layers(results_dir, models: list[str], steps: list[int], estimator
     InputError
         A revision table or result file is missing or unreadable.
     """
-    from ..summary import _as_specs, duplicate_steps, find_estimate, read_revisions, revisions_by_step
+    from ..summary import _as_specs, find_estimate, read_revisions, revisions_by_step
 
     root, specs, out = Path(results_dir), _as_specs(estimators), []
     for model in models:
         slug = model_slug(model)
         listing = read_revisions(root / slug / "revisions.tsv")
-        by_step, dups = revisions_by_step(listing), duplicate_steps(listing)
+        by_step, dups = revisions_by_step(listing), _duplicate_steps(model, listing)
         for step in steps:
             rev = by_step.get(step)
             base = dict.fromkeys(COLUMNS)
