@@ -101,6 +101,9 @@ rule summarize_layers:
         "benchmarks/summarize_layers/summarize_layers.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         args=" ".join(
             [f"--model {shlex.quote(m)}" for m in HIDDEN.models.values()]
@@ -132,5 +135,8 @@ rule plot_layers:
         "benchmarks/plot_layers/plot_layers.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=15,
     shell:
         "embdim layers plot {input} --out-dir results/plots/layers > {log} 2>&1"

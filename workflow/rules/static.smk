@@ -190,6 +190,9 @@ rule summarize_static:
         "benchmarks/summarize_static/summarize_static.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         args=static_settings.summarize_args(STATIC),
     shell:
@@ -215,5 +218,8 @@ rule plot_static:
         "benchmarks/plot_static/plot_static.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "embdim static plot {input} --out-dir results/static > {log} 2>&1"

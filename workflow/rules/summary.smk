@@ -17,6 +17,9 @@ rule summarize_sweep:
         "benchmarks/summarize_sweep/summarize_sweep.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         args=summarize_args(),
     shell:
@@ -46,6 +49,9 @@ rule plot_dynamics:
         "benchmarks/plot_dynamics/{tensor}.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=15,
     params:
         x_axis=config["x_axis"],
     shell:
@@ -77,5 +83,8 @@ rule report_integrity:
         "benchmarks/report_integrity/report_integrity.tsv"
     conda:
         "../../envs/embdim.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     shell:
         "embdim integrity {input} --out {output.tsv} --html {output.html} > {log} 2>&1"
