@@ -63,3 +63,31 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_tsv(path: str | os.PathLike, required, what: str, *,
+             empty_ok: bool = True) -> list[dict[str, str]]:
+    """The rows of a TSV that embdim wrote (a header line first), as strings.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or its header lacks a ``required`` column (then it is not ``what``);
+        with ``empty_ok=False`` also an empty file (no header at all).
+    """
+    import csv
+    import io as _io
+
+    from .errors import InputError
+
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read {what}: {e}") from e
+    reader = csv.DictReader(_io.StringIO(text), delimiter="\t")
+    if reader.fieldnames is None and empty_ok:
+        return []
+    if not set(required) <= set(reader.fieldnames or []):
+        raise InputError(f"{path}: not {what}: expected columns {sorted(required)}, "
+                         f"got {reader.fieldnames}")
+    return list(reader)

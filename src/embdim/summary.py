@@ -13,13 +13,11 @@ model x tensor x estimator, the same value on every step's row.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
 
-from .io import atomic_write
+from .io import atomic_write, read_tsv
 from .config import model_slug
 from .errors import InputError
 from .integrity import audit
@@ -73,16 +71,10 @@ def read_revisions(path: str | os.PathLike) -> list[dict]:
     InputError
         The file is missing or lacks the contract's columns.
     """
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read revision table: {e}") from e
-    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
-    need = {"revision", "step", "commit", "file", "blob_sha256", "status"}
-    if not need <= set(reader.fieldnames or []):
-        raise InputError(f"{path}: expected columns {sorted(need)}, got {reader.fieldnames}")
+    from .sources.records import TSV_COLUMNS
+
     rows = []
-    for row in reader:
+    for row in read_tsv(path, TSV_COLUMNS, "a revision table", empty_ok=False):
         step = (row["step"] or "").strip()
         row["step"] = int(step) if step.lstrip("-").isdigit() else None
         rows.append(row)
@@ -289,13 +281,7 @@ def write_tsv(rows: list[dict], path: str | os.PathLike) -> None:
 
 def read_summary(path: str | os.PathLike) -> list[dict]:
     """Read a summary TSV back; numbers become int/float, empty cells ``None``."""
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read summary: {e}") from e
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    if rows and not {"model", "step", "estimator", "id", "status"} <= set(rows[0]):
-        raise InputError(f"{path}: not a summary table (columns: {list(rows[0])})")
+    rows = read_tsv(path, {"model", "step", "estimator", "id", "status"}, "a summary table")
     return [{k: _parse(k, v) for k, v in row.items()} for row in rows]
 
 

@@ -122,16 +122,9 @@ def write_layers_tsv(rows: list[dict], path: str | os.PathLike) -> None:
 
 def read_layers_tsv(path: str | os.PathLike) -> list[dict]:
     """Rows of a ``layers.tsv``; numbers parsed, empty cells None."""
-    import csv
-    import io
+    from ..io import read_tsv
 
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from e
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    if rows and not {"model", "step", "layer", "estimator", "id"} <= set(rows[0]):
-        raise InputError(f"{path}: not a layers table")
+    rows = read_tsv(path, {"model", "step", "layer", "estimator", "id"}, "a layers table")
     text_cols = {"model", "revision", "commit", "estimator", "status", "positions", "tokens",
                  "corpus_sha256", "sample_sha256"}
     return [{k: None if v in (None, "") else v if k in text_cols else _num(v)
