@@ -1,6 +1,7 @@
 # Quick start on a fresh machine that has only Python >= 3.11 and make:
 #   make demo   project-local virtual environment .venv, CPU torch, embdim; then the offline demo
-#   make test   the test extras into the same .venv; then the whole test suite
+#   make test   the test extras (and the layers/static extras the tests cover) into the same
+#               .venv; then the whole test suite
 # Both are idempotent: the installs run again only when pyproject.toml changes (stamp files in
 # .venv/), and Snakemake reruns only what is missing. Delete .venv/ to start over.
 #
@@ -58,7 +59,7 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/pip
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	@echo "make: installing the test extras (pytest, snakefmt; gensim, sentencepiece) into $(VENV)"
+	@echo "make: installing the test extras (pytest, snakefmt; transformers, gensim, sentencepiece) into $(VENV)"
 	$(PIP_INSTALL) -e '.[test,layers,static]'
 	$(COMPILE)
 	@touch $@
