@@ -150,6 +150,18 @@ def _empty(ax) -> None:
     ax.text(0.5, 0.5, "no measured checkpoints", ha="center", va="center", transform=ax.transAxes)
 
 
+def _finish_panel(ax, title: str, xlabel: str, ylabel: str, has_data: bool, legend: int = 8) -> None:
+    """Title, axis labels, grid; a legend where something was drawn, else the empty-panel note."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if has_data:
+        ax.legend(fontsize=legend)
+    else:
+        _empty(ax)
+
+
 def id_vs_step(rows: list[dict], log: bool = False, x_axis: str = "step"):
     """One panel per model: ID vs step, one line per estimator, its bootstrap 95 % interval
     (``ci_low`` .. ``ci_high``) as a band."""
@@ -327,14 +339,8 @@ def lid_histograms(rows: list[dict], extras: dict):
         for i, (step, lid) in enumerate(zip(chosen, values)):
             ax.hist(lid, bins=60, range=(0.0, top), histtype="step", density=True, lw=1.2,
                     color=cmap(0.85 * i / max(len(chosen) - 1, 1)), label=f"step {step}")
-        ax.set_title(model_label(model) if model else "")
-        ax.set_xlabel("local intrinsic dimension (per token)")
-        ax.set_ylabel("density")
-        ax.grid(alpha=0.3)
-        if chosen:
-            ax.legend(fontsize=7)
-        else:
-            _empty(ax)
+        _finish_panel(ax, model_label(model) if model else "", "local intrinsic dimension (per token)",
+                      "density", bool(chosen), legend=7)
     label = _est_label(est) if est else "MLE"
     fig.suptitle(_tensor_title(rows, f"Per-token LID over training, {label}"))
     fig.tight_layout()
@@ -355,14 +361,8 @@ def id_vs_k(rows: list[dict], extras: dict):
             conv = (curve.get("normalization"), curve.get("aggregate"))
             pts = [(k, v) for k, v in zip(curve["k"], curve["id"]) if v is not None]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, label=f"step {key[2]}")
-        ax.set_title(model_label(model) if model else "")
-        ax.set_xlabel("k (neighbours)")
-        ax.set_ylabel("MLE intrinsic dimension")
-        ax.grid(alpha=0.3)
-        if keys:
-            ax.legend(fontsize=8)
-        else:
-            _empty(ax)
+        _finish_panel(ax, model_label(model) if model else "", "k (neighbours)",
+                      "MLE intrinsic dimension", bool(keys))
     label = f"MLE ({conv[0]}, {conv[1]})" if conv else "MLE"
     fig.suptitle(_tensor_title(rows, f"ID vs k at the first and last step, {label}"))
     fig.tight_layout()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_output, command
+
 EPILOG = """examples:
   embdim static tokenize --corpus python3-doc --max-bytes 3000000 --tokenizer sentencepiece \\
       --vocab-size 16000 --out results/static/sentencepiece/corpus.txt
@@ -25,10 +27,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..static.corpus import TOKENIZERS
     from ..static.train import MODELS
 
-    p = subparsers.add_parser("static", help="static word embeddings: tokenize, train, summarize, plot",
-                              description="The paper's Table 3 (Word2Vec/FastText x tokenizer) and "
-                                          "Table 1 (pretrained word vectors).",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command(subparsers, "static", help="static word embeddings: tokenize, train, summarize, plot",
+                description="The paper's Table 3 (Word2Vec/FastText x tokenizer) and Table 1 "
+                            "(pretrained word vectors).", epilog=EPILOG)
     sub = p.add_subparsers(dest="static_command", metavar="STEP", required=True)
     t = sub.add_parser("tokenize", help="tokenize a corpus (sentencepiece, bpe or whitespace)")
     t.add_argument("--corpus", required=True, help="python3-doc (Debian's python3-doc), a .csv or a text file")
@@ -38,8 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--vocab-size", type=int, default=16000, help="sentencepiece/bpe vocabulary (default 16000)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--out", required=True, metavar="CORPUS.txt")
-    t.add_argument("--json", action="store_true")
+    add_output(t, metavar="CORPUS.txt", required=True,
+               help="the tokenized corpus to write (atomically; its record beside it as .json)")
     t.set_defaults(func=run_tokenize)
     r = sub.add_parser("train", help="train Word2Vec or FastText on a tokenized corpus")
     r.add_argument("corpus", metavar="CORPUS.txt")
@@ -50,21 +51,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "alpha, min_n, max_n, bucket, max_vocab_size); repeatable")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--workers", type=int, default=1)
-    r.add_argument("--out", required=True, metavar="VECTORS.bin")
-    r.add_argument("--json", action="store_true")
+    add_output(r, metavar="VECTORS.bin", required=True,
+               help="the word2vec binary to write (atomically; settings beside it as .json)")
     r.set_defaults(func=run_train)
     s = sub.add_parser("summarize", help="results/static/summary.tsv (Table 3, then Table 1)")
     s.add_argument("root", metavar="RESULTS_STATIC")
     s.add_argument("--tokenizer", action="append", default=[], choices=TOKENIZERS)
     s.add_argument("--model", action="append", default=[], choices=MODELS)
     s.add_argument("--vectors", action="append", default=[], metavar="NAME")
-    s.add_argument("--out", required=True, metavar="SUMMARY.tsv")
-    s.add_argument("--json", action="store_true")
+    add_output(s, metavar="SUMMARY.tsv", required=True,
+               help="the table to write (atomically)")
     s.set_defaults(func=run_summarize)
     g = sub.add_parser("plot", help="table3 and table1 figures (png, svg)")
     g.add_argument("summary", metavar="SUMMARY.tsv")
     g.add_argument("--out-dir", required=True)
-    g.add_argument("--json", action="store_true")
+    g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     g.set_defaults(func=run_plot)
     return p
 
@@ -123,8 +124,13 @@ def run_train(args) -> dict:
     wv, settings = train_vectors(args.corpus, args.model, args.vector_size, args.seed,
                                  args.workers, _params(args.param))
     tmp = f"{args.out}.tmp"
-    wv.save_word2vec_format(tmp, binary=True)  # gensim's own writer; renamed when complete
-    os.replace(tmp, args.out)
+    try:
+        wv.save_word2vec_format(tmp, binary=True)  # gensim's own writer; renamed when complete
+        os.replace(tmp, args.out)
+    except BaseException:  # a failure or SIGTERM (SystemExit) leaves no half-written file
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     settings["vectors"] = str(args.out)
     write_json(str(args.out)[:-4] + ".json", settings)
     return settings

@@ -57,6 +57,16 @@ def _grid(nrows, ncols, w=3.6, h=2.8):
     return fig, axes
 
 
+def _sample_panels(rows, w: float, h: float):
+    """The sample's rows (not the shuffled baseline) at the chosen positions and estimator, their
+    models, and one panel per model: ``(sel, pos, est, models, fig, axes)``."""
+    sel, pos, est = choose(rows)
+    sel = [r for r in sel if r["tokens"] == "sample"]
+    models = _models(sel) or ["(no data)"]
+    fig, axes = _grid(1, len(models), w=w, h=h)
+    return sel, pos, est, models, fig, axes
+
+
 def _est_label(est) -> str:
     return f"{est[0].upper()} k={est[1]}" if est[0] == "mle" else est[0].upper()
 
@@ -94,10 +104,7 @@ def layer_profiles(rows):
 
 
 def _heatmap(rows, key: str, label: str):
-    sel, pos, est = choose(rows)
-    sel = [r for r in sel if r["tokens"] == "sample"]
-    models = _models(sel) or ["(no data)"]
-    fig, axes = _grid(1, len(models), w=4.5, h=3.4)
+    sel, pos, est, models, fig, axes = _sample_panels(rows, w=4.5, h=3.4)
     for j, model in enumerate(models):
         ax = axes[0][j]
         mine = [r for r in sel if r["model"] == model]
@@ -122,10 +129,7 @@ def _heatmap(rows, key: str, label: str):
 
 
 def id_vs_step_by_layer(rows):
-    sel, pos, est = choose(rows)
-    sel = [r for r in sel if r["tokens"] == "sample"]
-    models = _models(sel) or ["(no data)"]
-    fig, axes = _grid(1, len(models), w=4.2, h=3.2)
+    sel, pos, est, models, fig, axes = _sample_panels(rows, w=4.2, h=3.2)
     for j, model in enumerate(models):
         ax = axes[0][j]
         mine = [r for r in sel if r["model"] == model]
@@ -147,10 +151,7 @@ def id_vs_step_by_layer(rows):
 
 
 def norm_variance_bars(rows):
-    sel, pos, est = choose(rows)
-    sel = [r for r in sel if r["tokens"] == "sample"]
-    models = _models(sel) or ["(no data)"]
-    fig, axes = _grid(1, len(models), w=4.2, h=3.2)
+    sel, pos, est, models, fig, axes = _sample_panels(rows, w=4.2, h=3.2)
     for j, model in enumerate(models):
         ax = axes[0][j]
         mine = [r for r in sel if r["model"] == model and r.get("q")]
