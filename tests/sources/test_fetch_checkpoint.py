@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
@@ -23,11 +22,6 @@ from tests.hubs.hubserver import FakeHub
 REPO = "EleutherAI/pythia-14m"
 KiB = 1024
 
-
-@pytest.fixture(autouse=True)
-def _quiet_client(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 
-import huggingface_hub.constants
 import pytest
 
 from embdim.errors import (HubError, IntegrityError, NotFoundError, TensorNotFoundError,
@@ -20,12 +19,6 @@ from tests.hubs.hubserver import FakeHub
 REPO = "EleutherAI/pythia-14m"
 KiB = 1024
 
-
-@pytest.fixture(autouse=True)
-def _quiet_client(monkeypatch):
-    # huggingface_hub's user agent would otherwise fetch an agent registry from huggingface.co
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
 
 
 def client(hub, **kw) -> HubClient:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 
-import huggingface_hub.constants
 import pytest
 
 from embdim.errors import CheckpointError, InputError, IntegrityError, NotFoundError
@@ -17,11 +16,6 @@ from tests.tokfix import bpe_tokenizer_json
 
 REPO = "org/m"
 
-
-@pytest.fixture(autouse=True)
-def _quiet_client(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
 
 
 @pytest.fixture(scope="module")
